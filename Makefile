@@ -1,0 +1,28 @@
+# audit-grants: the two commands are `make demo` and `make test`.
+SHELL := /bin/bash
+CARGO ?= cargo
+
+.PHONY: demo test lint build unit clean-venv
+
+## Run the main job locally: emulator up, set up, grant, show, sweep, show, emulator down.
+demo:
+	$(CARGO) build --quiet
+	scripts/moto.sh scripts/demo.sh
+
+## Every check and every test, against a local AWS emulator that this starts and stops.
+test:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets --quiet -- -D warnings
+	scripts/moto.sh $(CARGO) test --all-targets
+
+## Format and lint only.
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+## Unit tests only (no emulator).
+unit:
+	$(CARGO) test --lib
+
+build:
+	$(CARGO) build --release

@@ -1,0 +1,457 @@
+//! The grant store on DynamoDB.
+//!
+//! One item per grant (`pk = GRANT#<ticket>`, `sk = GRANT`) and one per history
+//! event (`sk = EVENT#<time>#<version>`) under the same key, so `show` is one
+//! query. Live grants carry `due_bucket`/`due_at`, the keys of the sparse index
+//! `due`: the sweeper queries `due_at <= as_of` and never scans. Every write of a
+//! grant is a transaction with its event, conditional on the version it read.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, Projection, ProjectionType, Put, ScalarAttributeType, TransactWriteItem,
+};
+use chrono::{DateTime, Utc};
+
+use super::{aws_error, error_code};
+use crate::domain::{
+    AccessPreset, AccountId, Ending, ExternalId, Grant, GrantStatus, HistoryEvent, PrincipalArn,
+    Ticket, Window, format_timestamp, format_timestamp_precise,
+};
+use crate::ports::{GrantStore, StoreError};
+
+pub const DUE_INDEX: &str = "due";
+/// The single partition of the sparse due index: only live grants are in it.
+const DUE_BUCKET: &str = "live";
+
+type Item = HashMap<String, AttributeValue>;
+
+pub struct DynamoGrantStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoGrantStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoGrantStore {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// Creates the table with its index if it does not exist. Returns whether it
+    /// was created. The SAM template declares the same shape.
+    pub async fn ensure_table(&self) -> anyhow::Result<bool> {
+        match self
+            .client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+        {
+            Ok(_) => return Ok(false),
+            Err(e) if error_code(&e) == Some("ResourceNotFoundException") => {}
+            Err(e) => return Err(aws_error("dynamodb:DescribeTable", e)),
+        }
+        let attr = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+        };
+        let key = |name: &str, kind: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+        };
+        let result = self
+            .client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attr("pk")?)
+            .attribute_definitions(attr("sk")?)
+            .attribute_definitions(attr("due_bucket")?)
+            .attribute_definitions(attr("due_at")?)
+            .key_schema(key("pk", KeyType::Hash)?)
+            .key_schema(key("sk", KeyType::Range)?)
+            .global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name(DUE_INDEX)
+                    .key_schema(key("due_bucket", KeyType::Hash)?)
+                    .key_schema(key("due_at", KeyType::Range)?)
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::All)
+                            .build(),
+                    )
+                    .build()?,
+            )
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if error_code(&e) == Some("ResourceInUseException") => Ok(false),
+            Err(e) => Err(aws_error("dynamodb:CreateTable", e)),
+        }
+    }
+
+    fn put(
+        &self,
+        item: Item,
+        condition: &str,
+        values: Option<Item>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .set_expression_attribute_values(values)
+            .build()
+            .map_err(anyhow::Error::from)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// Writes the grant and its event in one transaction; the grant's write is
+    /// conditional. `AlreadyExists`/`VersionConflict` when that condition fails.
+    async fn write(
+        &self,
+        grant_put: TransactWriteItem,
+        event: Item,
+        on_conflict: StoreError,
+    ) -> Result<(), StoreError> {
+        let event_put = self.put(event, "attribute_not_exists(pk)", None)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(grant_put)
+            .transact_items(event_put)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+                let conflicted = matches!(
+                    e.as_service_error(),
+                    Some(TransactWriteItemsError::TransactionCanceledException(tc))
+                        if tc.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed"))
+                );
+                if conflicted {
+                    Err(on_conflict)
+                } else {
+                    Err(StoreError::Other(aws_error(
+                        "dynamodb:TransactWriteItems",
+                        e,
+                    )))
+                }
+            }
+        }
+    }
+
+    async fn query_all(
+        &self,
+        build: impl Fn() -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    ) -> Result<Vec<Item>, StoreError> {
+        let pages: Result<Vec<_>, _> = build().into_paginator().items().send().collect().await;
+        pages.map_err(|e| StoreError::Other(aws_error("dynamodb:Query", e)))
+    }
+}
+
+fn pk(ticket: &Ticket) -> String {
+    format!("GRANT#{ticket}")
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn grant_item(g: &Grant) -> Item {
+    let mut item: Item = HashMap::from([
+        ("pk".into(), s(pk(&g.ticket))),
+        ("sk".into(), s("GRANT")),
+        ("ticket".into(), s(g.ticket.as_str())),
+        ("status".into(), s(g.status.as_str())),
+        ("fingerprint".into(), s(&g.fingerprint)),
+        ("requested_by".into(), s(&g.requested_by)),
+        ("auditor_account".into(), s(g.auditor_account.as_str())),
+        (
+            "principals".into(),
+            AttributeValue::L(g.principals.iter().map(|p| s(p.as_str())).collect()),
+        ),
+        ("external_id".into(), s(g.external_id.as_str())),
+        ("access".into(), s(g.access.as_str())),
+        ("start".into(), s(format_timestamp(g.window.start()))),
+        ("end".into(), s(format_timestamp(g.window.end()))),
+        ("target_account".into(), s(g.target_account.as_str())),
+        ("role_name".into(), s(&g.role_name)),
+        ("role_arn".into(), s(&g.role_arn)),
+        (
+            "created_at".into(),
+            s(format_timestamp_precise(g.created_at)),
+        ),
+        (
+            "updated_at".into(),
+            s(format_timestamp_precise(g.updated_at)),
+        ),
+        ("attempts".into(), n(g.attempts)),
+        ("version".into(), n(g.version)),
+    ]);
+    let mut opt = |k: &str, v: Option<String>| {
+        if let Some(v) = v {
+            item.insert(k.into(), s(v));
+        }
+    };
+    opt("reason", g.reason.clone());
+    opt("ended_at", g.ended_at.map(format_timestamp_precise));
+    opt("end_reason", g.end_reason.clone());
+    opt("ending", g.ending.map(|e| e.as_str().to_owned()));
+    opt("last_error", g.last_error.clone());
+    if let Some(due) = g.due_at() {
+        opt("due_bucket", Some(DUE_BUCKET.into()));
+        opt("due_at", Some(format_timestamp(due)));
+    }
+    item
+}
+
+fn event_item(ticket: &Ticket, e: &HistoryEvent) -> Item {
+    let mut item: Item = HashMap::from([
+        ("pk".into(), s(pk(ticket))),
+        (
+            "sk".into(),
+            s(format!(
+                "EVENT#{}#{:010}",
+                format_timestamp_precise(e.at),
+                e.version
+            )),
+        ),
+        ("at".into(), s(format_timestamp_precise(e.at))),
+        ("to".into(), s(e.to.as_str())),
+        ("reason".into(), s(&e.reason)),
+        ("version".into(), n(e.version)),
+    ]);
+    if let Some(from) = e.from {
+        item.insert("from".into(), s(from.as_str()));
+    }
+    item
+}
+
+/// Reading back what we wrote: a bad item is our fault, not the caller's.
+struct Reader<'a>(&'a Item);
+
+impl Reader<'_> {
+    fn opt(&self, k: &str) -> Option<&str> {
+        self.0
+            .get(k)
+            .and_then(|v| v.as_s().ok())
+            .map(String::as_str)
+    }
+    fn str(&self, k: &str) -> anyhow::Result<&str> {
+        self.opt(k)
+            .ok_or_else(|| anyhow::anyhow!("stored grant lacks {k}"))
+    }
+    fn num(&self, k: &str) -> anyhow::Result<u64> {
+        self.0
+            .get(k)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| anyhow::anyhow!("stored grant lacks number {k}"))
+    }
+    fn time(&self, k: &str) -> anyhow::Result<DateTime<Utc>> {
+        parse_time(self.str(k)?)
+    }
+    fn opt_time(&self, k: &str) -> anyhow::Result<Option<DateTime<Utc>>> {
+        self.opt(k).map(parse_time).transpose()
+    }
+}
+
+fn parse_time(raw: &str) -> anyhow::Result<DateTime<Utc>> {
+    Ok(DateTime::parse_from_rfc3339(raw)?.with_timezone(&Utc))
+}
+
+fn parse<T>(r: Result<T, String>, what: &str) -> anyhow::Result<T> {
+    r.map_err(|e| anyhow::anyhow!("stored {what} {e}"))
+}
+
+fn grant_from_item(item: &Item) -> anyhow::Result<Grant> {
+    let r = Reader(item);
+    let principals = item
+        .get("principals")
+        .and_then(|v| v.as_l().ok())
+        .ok_or_else(|| anyhow::anyhow!("stored grant lacks principals"))?
+        .iter()
+        .map(|p| {
+            parse(
+                PrincipalArn::parse(p.as_s().map(String::as_str).unwrap_or_default()),
+                "principal",
+            )
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let window = parse(Window::new(r.time("start")?, r.time("end")?), "window")?;
+    Ok(Grant {
+        ticket: parse(Ticket::parse(r.str("ticket")?), "ticket")?,
+        status: parse(GrantStatus::parse(r.str("status")?), "status")?,
+        fingerprint: r.str("fingerprint")?.to_owned(),
+        requested_by: r.str("requested_by")?.to_owned(),
+        auditor_account: parse(
+            AccountId::parse(r.str("auditor_account")?),
+            "auditor_account",
+        )?,
+        principals,
+        external_id: parse(ExternalId::parse(r.str("external_id")?), "external_id")?,
+        access: parse(AccessPreset::parse(r.str("access")?), "access")?,
+        window,
+        target_account: parse(AccountId::parse(r.str("target_account")?), "target_account")?,
+        reason: r.opt("reason").map(str::to_owned),
+        role_name: r.str("role_name")?.to_owned(),
+        role_arn: r.str("role_arn")?.to_owned(),
+        created_at: r.time("created_at")?,
+        updated_at: r.time("updated_at")?,
+        ended_at: r.opt_time("ended_at")?,
+        end_reason: r.opt("end_reason").map(str::to_owned),
+        ending: r
+            .opt("ending")
+            .map(Ending::parse)
+            .transpose()
+            .map_err(anyhow::Error::msg)?,
+        attempts: u32::try_from(r.num("attempts")?)?,
+        last_error: r.opt("last_error").map(str::to_owned),
+        version: r.num("version")?,
+    })
+}
+
+fn event_from_item(item: &Item) -> anyhow::Result<HistoryEvent> {
+    let r = Reader(item);
+    Ok(HistoryEvent {
+        at: r.time("at")?,
+        from: r
+            .opt("from")
+            .map(GrantStatus::parse)
+            .transpose()
+            .map_err(anyhow::Error::msg)?,
+        to: parse(GrantStatus::parse(r.str("to")?), "status")?,
+        reason: r.str("reason")?.to_owned(),
+        version: r.num("version")?,
+    })
+}
+
+#[async_trait]
+impl GrantStore for DynamoGrantStore {
+    async fn get(&self, ticket: &Ticket) -> Result<Option<Grant>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk(ticket)))
+            .key("sk", s("GRANT"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::Other(aws_error("dynamodb:GetItem", e)))?;
+        out.item
+            .as_ref()
+            .map(grant_from_item)
+            .transpose()
+            .map_err(StoreError::Other)
+    }
+
+    async fn insert(&self, grant: &Grant, event: &HistoryEvent) -> Result<(), StoreError> {
+        let put = self.put(grant_item(grant), "attribute_not_exists(pk)", None)?;
+        self.write(
+            put,
+            event_item(&grant.ticket, event),
+            StoreError::AlreadyExists,
+        )
+        .await
+    }
+
+    async fn update(&self, grant: &Grant, event: &HistoryEvent) -> Result<(), StoreError> {
+        let expected = grant
+            .version
+            .checked_sub(1)
+            .ok_or(StoreError::VersionConflict)?;
+        let put = self.put(
+            grant_item(grant),
+            "version = :expected",
+            Some(HashMap::from([(":expected".into(), n(expected))])),
+        )?;
+        self.write(
+            put,
+            event_item(&grant.ticket, event),
+            StoreError::VersionConflict,
+        )
+        .await
+    }
+
+    async fn history(&self, ticket: &Ticket) -> Result<Vec<HistoryEvent>, StoreError> {
+        let items = self
+            .query_all(|| {
+                self.client
+                    .query()
+                    .table_name(&self.table)
+                    .key_condition_expression("pk = :pk AND begins_with(sk, :event)")
+                    .expression_attribute_values(":pk", s(pk(ticket)))
+                    .expression_attribute_values(":event", s("EVENT#"))
+                    .consistent_read(true)
+            })
+            .await?;
+        items
+            .iter()
+            .map(event_from_item)
+            .collect::<anyhow::Result<_>>()
+            .map_err(StoreError::Other)
+    }
+
+    /// An operator's listing (not a hot path): a scan of grant items.
+    async fn list(&self, status: Option<GrantStatus>) -> Result<Vec<Grant>, StoreError> {
+        let mut scan = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression(if status.is_some() {
+                "sk = :grant AND #status = :status"
+            } else {
+                "sk = :grant"
+            })
+            .expression_attribute_values(":grant", s("GRANT"));
+        if let Some(st) = status {
+            scan = scan
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":status", s(st.as_str()));
+        }
+        let items: Result<Vec<_>, _> = scan.into_paginator().items().send().collect().await;
+        items
+            .map_err(|e| StoreError::Other(aws_error("dynamodb:Scan", e)))?
+            .iter()
+            .map(grant_from_item)
+            .collect::<anyhow::Result<_>>()
+            .map_err(StoreError::Other)
+    }
+
+    async fn due(&self, as_of: DateTime<Utc>) -> Result<Vec<Grant>, StoreError> {
+        let items = self
+            .query_all(|| {
+                self.client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(DUE_INDEX)
+                    .key_condition_expression("due_bucket = :b AND due_at <= :t")
+                    .expression_attribute_values(":b", s(DUE_BUCKET))
+                    .expression_attribute_values(":t", s(format_timestamp(as_of)))
+            })
+            .await?;
+        items
+            .iter()
+            .map(grant_from_item)
+            .collect::<anyhow::Result<_>>()
+            .map_err(StoreError::Other)
+    }
+}

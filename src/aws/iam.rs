@@ -1,0 +1,416 @@
+//! The role provisioner on IAM, in this account or, through the provisioner
+//! role, in another target account.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aws_sdk_iam::Client;
+use aws_sdk_iam::config::{Credentials, SharedCredentialsProvider};
+use aws_sdk_iam::types::Tag;
+use chrono::{DateTime, Utc};
+
+use super::{aws_error, error_code};
+use crate::domain::AccountId;
+use crate::policy::{self, PolicyDocument, REVOKE_SESSIONS_POLICY_NAME};
+use crate::ports::{CallerIdentity, ProvisionError, RoleProvisioner, RoleRef, RoleSpec};
+use crate::service::{MANAGED_BY, TAG_EXPIRES_AT, TAG_MANAGED_BY, TAG_TICKET};
+
+pub struct IamRoles {
+    iam: Client,
+    sts: aws_sdk_sts::Client,
+    identity: Arc<dyn CallerIdentity>,
+    provisioner_role_name: String,
+}
+
+fn is_code<E: aws_sdk_iam::error::ProvideErrorMetadata>(e: &E, code: &str) -> bool {
+    error_code(e) == Some(code)
+}
+
+/// "Already done" for a teardown step.
+fn gone<E: aws_sdk_iam::error::ProvideErrorMetadata>(e: &E) -> bool {
+    is_code(e, "NoSuchEntity")
+}
+
+impl IamRoles {
+    pub fn new(
+        iam: Client,
+        sts: aws_sdk_sts::Client,
+        identity: Arc<dyn CallerIdentity>,
+        provisioner_role_name: String,
+    ) -> Self {
+        IamRoles {
+            iam,
+            sts,
+            identity,
+            provisioner_role_name,
+        }
+    }
+
+    /// The IAM client for a target account: ours, or one acting through the
+    /// provisioner role there, with the ticket as session name and source
+    /// identity so CloudTrail in that account ties each change to it.
+    async fn client_for(
+        &self,
+        target: &AccountId,
+        ticket: &crate::domain::Ticket,
+    ) -> anyhow::Result<Client> {
+        let caller = self.identity.caller().await?;
+        if &caller.account == target {
+            return Ok(self.iam.clone());
+        }
+        let role_arn = format!(
+            "arn:{}:iam::{target}:role/{}",
+            caller.partition, self.provisioner_role_name
+        );
+        let session = super::sts::session_name(ticket);
+        let out = self
+            .sts
+            .assume_role()
+            .role_arn(&role_arn)
+            .role_session_name(&session)
+            .source_identity(&session)
+            .duration_seconds(900)
+            .send()
+            .await
+            .map_err(|e| aws_error(&format!("sts:AssumeRole {role_arn}"), e))?;
+        let c = out
+            .credentials()
+            .ok_or_else(|| anyhow::anyhow!("sts:AssumeRole {role_arn} returned no credentials"))?;
+        let creds = Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_owned()),
+            std::time::SystemTime::try_from(*c.expiration()).ok(),
+            "audit-grants-provisioner",
+        );
+        let conf = self
+            .iam
+            .config()
+            .to_builder()
+            .credentials_provider(SharedCredentialsProvider::new(creds))
+            .build();
+        Ok(Client::from_conf(conf))
+    }
+
+    /// Brings this ticket's existing role to the spec after an interrupted
+    /// provisioning: only if it is ours, under our path, for this ticket.
+    async fn converge_existing(
+        &self,
+        iam: &Client,
+        spec: &RoleSpec,
+    ) -> Result<String, ProvisionError> {
+        let role = iam
+            .get_role()
+            .role_name(&spec.role_name)
+            .send()
+            .await
+            .map_err(|e| aws_error("iam:GetRole", e))?
+            .role
+            .ok_or_else(|| anyhow::anyhow!("iam:GetRole returned no role"))?;
+        let tag = |k: &str| {
+            role.tags()
+                .iter()
+                .find(|t| t.key() == k)
+                .map(|t| t.value().to_owned())
+        };
+        let ours = role.path() == spec.path
+            && tag(TAG_MANAGED_BY).as_deref() == Some(MANAGED_BY)
+            && tag(TAG_TICKET).as_deref() == Some(spec.ticket.as_str());
+        if !ours {
+            return Err(ProvisionError::ForeignRole(spec.role_name.clone()));
+        }
+        iam.update_assume_role_policy()
+            .role_name(&spec.role_name)
+            .policy_document(spec.trust.to_json())
+            .send()
+            .await
+            .map_err(|e| aws_error("iam:UpdateAssumeRolePolicy", e))?;
+        iam.put_role_permissions_boundary()
+            .role_name(&spec.role_name)
+            .permissions_boundary(&spec.boundary_arn)
+            .send()
+            .await
+            .map_err(|e| aws_error("iam:PutRolePermissionsBoundary", e))?;
+        iam.update_role()
+            .role_name(&spec.role_name)
+            .max_session_duration(spec.max_session_seconds)
+            .send()
+            .await
+            .map_err(|e| aws_error("iam:UpdateRole", e))?;
+        iam.tag_role()
+            .role_name(&spec.role_name)
+            .set_tags(Some(tags(spec)?))
+            .send()
+            .await
+            .map_err(|e| aws_error("iam:TagRole", e))?;
+        // Nothing but the preset may stay attached, and no inline policy at all.
+        for arn in attached_policies(iam, &spec.role_name).await? {
+            if arn != spec.policy_arn {
+                detach(iam, &spec.role_name, &arn).await?;
+            }
+        }
+        for name in inline_policies(iam, &spec.role_name).await? {
+            delete_inline(iam, &spec.role_name, &name).await?;
+        }
+        Ok(role.arn().to_owned())
+    }
+}
+
+fn tags(spec: &RoleSpec) -> anyhow::Result<Vec<Tag>> {
+    spec.tags
+        .iter()
+        .map(|(k, v)| {
+            Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .map_err(anyhow::Error::from)
+        })
+        .collect()
+}
+
+async fn attached_policies(iam: &Client, role: &str) -> Result<Vec<String>, ProvisionError> {
+    let items: Result<Vec<_>, _> = iam
+        .list_attached_role_policies()
+        .role_name(role)
+        .into_paginator()
+        .items()
+        .send()
+        .collect()
+        .await;
+    match items {
+        Ok(list) => Ok(list
+            .iter()
+            .filter_map(|p| p.policy_arn().map(str::to_owned))
+            .collect()),
+        Err(e) if gone(&e) => Ok(vec![]),
+        Err(e) => Err(aws_error("iam:ListAttachedRolePolicies", e).into()),
+    }
+}
+
+async fn inline_policies(iam: &Client, role: &str) -> Result<Vec<String>, ProvisionError> {
+    let items: Result<Vec<_>, _> = iam
+        .list_role_policies()
+        .role_name(role)
+        .into_paginator()
+        .items()
+        .send()
+        .collect()
+        .await;
+    match items {
+        Ok(list) => Ok(list),
+        Err(e) if gone(&e) => Ok(vec![]),
+        Err(e) => Err(aws_error("iam:ListRolePolicies", e).into()),
+    }
+}
+
+async fn detach(iam: &Client, role: &str, arn: &str) -> Result<(), ProvisionError> {
+    match iam
+        .detach_role_policy()
+        .role_name(role)
+        .policy_arn(arn)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if gone(&e) => Ok(()),
+        Err(e) => Err(aws_error("iam:DetachRolePolicy", e).into()),
+    }
+}
+
+async fn delete_inline(iam: &Client, role: &str, name: &str) -> Result<(), ProvisionError> {
+    match iam
+        .delete_role_policy()
+        .role_name(role)
+        .policy_name(name)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if gone(&e) => Ok(()),
+        Err(e) => Err(aws_error("iam:DeleteRolePolicy", e).into()),
+    }
+}
+
+#[async_trait]
+impl RoleProvisioner for IamRoles {
+    async fn provision(&self, spec: &RoleSpec) -> Result<String, ProvisionError> {
+        if !spec.allowed_policy_arns.contains(&spec.policy_arn) {
+            // Defence in depth: the domain cannot produce this.
+            return Err(ProvisionError::Rejected(format!(
+                "{} is not a preset policy",
+                spec.policy_arn
+            )));
+        }
+        let iam = self.client_for(&spec.target_account, &spec.ticket).await?;
+        let created = iam
+            .create_role()
+            .role_name(&spec.role_name)
+            .path(&spec.path)
+            .assume_role_policy_document(spec.trust.to_json())
+            .permissions_boundary(&spec.boundary_arn)
+            .max_session_duration(spec.max_session_seconds)
+            .description(&spec.description)
+            .set_tags(Some(tags(spec)?))
+            .send()
+            .await;
+        let arn = match created {
+            Ok(out) => out
+                .role
+                .map(|r| r.arn)
+                .ok_or_else(|| anyhow::anyhow!("iam:CreateRole returned no role"))?,
+            Err(e) if is_code(&e, "EntityAlreadyExists") => {
+                self.converge_existing(&iam, spec).await?
+            }
+            Err(e) if is_code(&e, "MalformedPolicyDocument") || is_code(&e, "InvalidInput") => {
+                return Err(ProvisionError::Rejected(
+                    aws_error("iam:CreateRole", e).to_string(),
+                ));
+            }
+            Err(e) => return Err(aws_error("iam:CreateRole", e).into()),
+        };
+        iam.attach_role_policy()
+            .role_name(&spec.role_name)
+            .policy_arn(&spec.policy_arn)
+            .send()
+            .await
+            .map_err(|e| aws_error("iam:AttachRolePolicy", e))?;
+        Ok(arn)
+    }
+
+    async fn update_window(
+        &self,
+        role: &RoleRef,
+        trust: &PolicyDocument,
+        expires_at: &str,
+    ) -> Result<(), ProvisionError> {
+        let iam = self.client_for(&role.target_account, &role.ticket).await?;
+        match iam
+            .update_assume_role_policy()
+            .role_name(&role.role_name)
+            .policy_document(trust.to_json())
+            .send()
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if gone(&e) => return Err(ProvisionError::RoleGone),
+            Err(e) => return Err(aws_error("iam:UpdateAssumeRolePolicy", e).into()),
+        }
+        let tag = Tag::builder()
+            .key(TAG_EXPIRES_AT)
+            .value(expires_at)
+            .build()
+            .map_err(anyhow::Error::from)?;
+        iam.tag_role()
+            .role_name(&role.role_name)
+            .tags(tag)
+            .send()
+            .await
+            .map_err(|e| aws_error("iam:TagRole", e))?;
+        Ok(())
+    }
+
+    async fn teardown(&self, role: &RoleRef, now: DateTime<Utc>) -> Result<(), ProvisionError> {
+        let iam = self.client_for(&role.target_account, &role.ticket).await?;
+        let name = role.role_name.as_str();
+
+        // 1. End every session issued until now.
+        match iam
+            .put_role_policy()
+            .role_name(name)
+            .policy_name(REVOKE_SESSIONS_POLICY_NAME)
+            .policy_document(policy::revoke_older_sessions(now).to_json())
+            .send()
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if gone(&e) => return Ok(()), // the role is already gone
+            Err(e) => return Err(aws_error("iam:PutRolePolicy", e).into()),
+        }
+        // 2. Trust no one.
+        match iam
+            .update_assume_role_policy()
+            .role_name(name)
+            .policy_document(policy::trust_no_one().to_json())
+            .send()
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if gone(&e) => return Ok(()),
+            Err(e) => return Err(aws_error("iam:UpdateAssumeRolePolicy", e).into()),
+        }
+        // 3. Detach every managed policy (also any attached out of band).
+        for arn in attached_policies(&iam, name).await? {
+            detach(&iam, name, &arn).await?;
+        }
+        // 4. Delete every inline policy, the session deny last of all.
+        let mut inline = inline_policies(&iam, name).await?;
+        inline.sort_by_key(|n| n == REVOKE_SESSIONS_POLICY_NAME);
+        for policy_name in inline {
+            delete_inline(&iam, name, &policy_name).await?;
+        }
+        // An instance profile added out of band would block the delete.
+        let profiles: Result<Vec<_>, _> = iam
+            .list_instance_profiles_for_role()
+            .role_name(name)
+            .into_paginator()
+            .items()
+            .send()
+            .collect()
+            .await;
+        match profiles {
+            Ok(list) => {
+                for p in list {
+                    match iam
+                        .remove_role_from_instance_profile()
+                        .role_name(name)
+                        .instance_profile_name(p.instance_profile_name())
+                        .send()
+                        .await
+                    {
+                        Ok(_) => {}
+                        Err(e) if gone(&e) => {}
+                        Err(e) => {
+                            return Err(aws_error("iam:RemoveRoleFromInstanceProfile", e).into());
+                        }
+                    }
+                }
+            }
+            Err(e) if gone(&e) => return Ok(()),
+            Err(e) => return Err(aws_error("iam:ListInstanceProfilesForRole", e).into()),
+        }
+        // 5. Delete the role.
+        match iam.delete_role().role_name(name).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if gone(&e) => Ok(()),
+            Err(e) => Err(aws_error("iam:DeleteRole", e).into()),
+        }
+    }
+}
+
+/// Creates the permissions-boundary policy if it does not exist, from the same
+/// document the SAM template deploys. Returns whether it was created.
+pub async fn ensure_boundary_policy(
+    iam: &Client,
+    boundary: &crate::config::BoundaryArn,
+) -> anyhow::Result<bool> {
+    let arn = boundary.in_account(&boundary.account);
+    match iam.get_policy().policy_arn(&arn).send().await {
+        Ok(_) => return Ok(false),
+        Err(e) if gone(&e) => {}
+        Err(e) => return Err(aws_error("iam:GetPolicy", e)),
+    }
+    let created = iam
+        .create_policy()
+        .policy_name(&boundary.name)
+        .path(&boundary.path)
+        .policy_document(policy::permissions_boundary().to_json())
+        .description("audit-grants: the most any audit grant role may do")
+        .send()
+        .await;
+    match created {
+        Ok(_) => Ok(true),
+        Err(e) if is_code(&e, "EntityAlreadyExists") => Ok(false),
+        Err(e) => Err(aws_error("iam:CreatePolicy", e)),
+    }
+}

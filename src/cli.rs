@@ -1,0 +1,439 @@
+//! The operator CLI: the same service and handlers as the Lambda.
+
+use std::io::Read;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand};
+use serde_json::{Map, Value, json};
+
+use crate::aws::AwsClients;
+use crate::config::Settings;
+use crate::domain::{Grant, GrantStatus, Ticket, format_timestamp, parse_timestamp};
+use crate::error::Error;
+use crate::service::{GrantService, SweepReport};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "audit-grants",
+    version,
+    about = "Time-boxed, least-privilege, cross-account access for external auditors.",
+    long_about = "Time-boxed, least-privilege, cross-account access for external auditors.\n\n\
+        The same binary is the Lambda bootstrap (when AWS_LAMBDA_RUNTIME_API is set).\n\
+        Settings come from the environment: GRANTS_TABLE and PERMISSIONS_BOUNDARY_ARN are required."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the Lambda handler once on an event JSON file (`-` = stdin); print its result.
+    Invoke { file: String },
+    /// Create, where missing, the grants table and the permissions-boundary policy.
+    Setup {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a grant.
+    Grant {
+        #[arg(long)]
+        ticket: String,
+        #[arg(long)]
+        auditor_account: String,
+        /// An auditor principal ARN (repeat for several).
+        #[arg(long = "principal", required = true)]
+        principals: Vec<String>,
+        #[arg(long)]
+        access: Option<String>,
+        #[arg(long)]
+        start: Option<String>,
+        #[arg(long)]
+        end: Option<String>,
+        #[arg(long)]
+        duration: Option<String>,
+        #[arg(long)]
+        external_id: Option<String>,
+        #[arg(long)]
+        target_account: Option<String>,
+        /// Who asks (defaults to the local user name).
+        #[arg(long)]
+        requested_by: Option<String>,
+        #[arg(long)]
+        reason: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a grant and its history.
+    Show {
+        ticket: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List grants.
+    List {
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a grant now.
+    Revoke {
+        ticket: String,
+        #[arg(long)]
+        reason: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move the end of an active grant.
+    Extend {
+        ticket: String,
+        #[arg(long)]
+        end: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Tear down what is due as of a time (default now).
+    Sweep {
+        #[arg(long)]
+        as_of: Option<String>,
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Prints a rejection or failure on stderr: exit 1.
+fn fail(e: &Error) -> ExitCode {
+    match e {
+        Error::Rejected { .. } => {
+            let field = e
+                .field_name()
+                .map(|f| format!(" (field: {f})"))
+                .unwrap_or_default();
+            eprintln!("error: {}: {e}{field}", e.code().as_str());
+        }
+        Error::Internal(inner) => eprintln!("error: {inner:#}"),
+    }
+    ExitCode::from(1)
+}
+
+fn print_json(v: &Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).expect("JSON serialises")
+    );
+}
+
+fn ticket_arg(raw: &str) -> Result<Ticket, Error> {
+    Ticket::parse(raw).map_err(|e| Error::invalid("ticket", format!("ticket {e}")))
+}
+
+fn time_arg(field: &str, raw: &str) -> Result<DateTime<Utc>, Error> {
+    parse_timestamp(raw).map_err(|e| Error::invalid(field, format!("{field} {e}")))
+}
+
+pub async fn run(cli: Cli) -> ExitCode {
+    let settings = match Settings::from_env() {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            eprintln!("audit-grants: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let clients = AwsClients::from_env().await;
+    if let Command::Setup { json } = cli.command {
+        return match crate::app::setup(&clients, &settings).await {
+            Ok(report) => {
+                if json {
+                    print_json(&serde_json::to_value(&report).expect("serialises"));
+                } else {
+                    let state = |created| if created { "created" } else { "exists" };
+                    println!(
+                        "table    {}  ({})",
+                        report.table,
+                        state(report.table_created)
+                    );
+                    println!(
+                        "boundary {}  ({})",
+                        report.boundary_arn,
+                        state(report.boundary_created)
+                    );
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: setup: {e:#}");
+                ExitCode::from(1)
+            }
+        };
+    }
+    let identity = crate::app::sts_identity(&clients);
+    let service = crate::app::grant_service(&clients, settings, identity);
+    match execute(&service, cli.command).await {
+        Ok(code) => code,
+        Err(e) => fail(&e),
+    }
+}
+
+async fn execute(service: &GrantService, command: Command) -> Result<ExitCode, Error> {
+    match command {
+        Command::Setup { .. } => unreachable!("handled before the service is built"),
+        Command::Invoke { file } => {
+            let text = read_input(&file)
+                .map_err(|e| Error::Internal(e.context(format!("reading {file}"))))?;
+            let event: Value = serde_json::from_str(&text).map_err(|e| {
+                Error::reject(
+                    crate::error::ErrorCode::InvalidRequest,
+                    format!("{file} is not JSON: {e}"),
+                )
+            })?;
+            let result = crate::lambda::handle_event(service, event, None).await?;
+            print_json(&result);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Grant {
+            ticket,
+            auditor_account,
+            principals,
+            access,
+            start,
+            end,
+            duration,
+            external_id,
+            target_account,
+            requested_by,
+            reason,
+            json,
+        } => {
+            let mut request = Map::new();
+            request.insert("ticket".into(), json!(ticket));
+            request.insert(
+                "requested_by".into(),
+                json!(requested_by.unwrap_or_else(local_user)),
+            );
+            request.insert("auditor_account".into(), json!(auditor_account));
+            request.insert("principals".into(), json!(principals));
+            for (k, v) in [
+                ("access", access),
+                ("start", start),
+                ("end", end),
+                ("duration", duration),
+                ("external_id", external_id),
+                ("target_account", target_account),
+                ("reason", reason),
+            ] {
+                if let Some(v) = v {
+                    request.insert(k.into(), json!(v));
+                }
+            }
+            let created = service.create(&Value::Object(request)).await?;
+            print_grant(created.grant(), json);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Show { ticket, json } => {
+            let (grant, history) = service.show(&ticket_arg(&ticket)?).await?;
+            if json {
+                let mut v = grant.view(true);
+                v["history"] = serde_json::to_value(&history).expect("serialises");
+                print_json(&v);
+            } else {
+                print_grant(&grant, false);
+                println!("\nhistory:");
+                for e in history {
+                    let from = e.from.map(|s| s.as_str()).unwrap_or("-");
+                    println!(
+                        "  {}  {:>8} -> {:<8}  {}",
+                        crate::domain::format_timestamp_precise(e.at),
+                        from,
+                        e.to.as_str(),
+                        e.reason
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::List { status, json } => {
+            let status = status
+                .map(|s| GrantStatus::parse(&s).map_err(|e| Error::invalid("status", e)))
+                .transpose()?;
+            let grants = service.list(status).await?;
+            if json {
+                print_json(&Value::Array(
+                    grants.iter().map(|g| g.view(false)).collect(),
+                ));
+            } else {
+                print!("{}", list_table(&grants, service.now()));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Revoke {
+            ticket,
+            reason,
+            json,
+        } => {
+            let grant = service
+                .revoke(&ticket_arg(&ticket)?, reason.as_deref())
+                .await?;
+            print_grant(&grant, json);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Extend { ticket, end, json } => {
+            let grant = service
+                .extend(&ticket_arg(&ticket)?, time_arg("end", &end)?)
+                .await?;
+            print_grant(&grant, json);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sweep {
+            as_of,
+            dry_run,
+            json,
+        } => {
+            let as_of = match as_of {
+                Some(raw) => time_arg("as_of", &raw)?,
+                None => service.now(),
+            };
+            let report = service.sweep(as_of, dry_run, None).await?;
+            if json {
+                print_json(&serde_json::to_value(&report).expect("serialises"));
+            } else {
+                print_sweep(&report);
+            }
+            Ok(if report.failed.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+    }
+}
+
+fn read_input(file: &str) -> anyhow::Result<String> {
+    let mut text = String::new();
+    if file == "-" {
+        std::io::stdin().read_to_string(&mut text)?;
+    } else {
+        text = std::fs::read_to_string(file)?;
+    }
+    Ok(text)
+}
+
+fn local_user() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn print_grant(grant: &Grant, json: bool) {
+    if json {
+        print_json(&grant.view(true));
+        return;
+    }
+    println!("ticket     {}", grant.ticket);
+    println!("status     {}", grant.status);
+    println!("role       {}", grant.role_arn);
+    println!("access     {}", grant.access);
+    println!("auditor    {}", grant.auditor_account);
+    for p in &grant.principals {
+        println!("principal  {p}");
+    }
+    println!(
+        "window     {} .. {}",
+        format_timestamp(grant.window.start()),
+        format_timestamp(grant.window.end())
+    );
+    if let Some(ended) = grant.ended_at {
+        println!(
+            "ended      {} ({})",
+            format_timestamp(ended),
+            grant.end_reason.as_deref().unwrap_or("")
+        );
+    }
+    if let Some(err) = &grant.last_error {
+        println!("last error {err} (attempts: {})", grant.attempts);
+    }
+    if !grant.is_ended() {
+        println!("\n{}", grant.aws_config_profile());
+    }
+}
+
+/// How long until `end`, for a person: `2d 3h`, `45m`, `ended`.
+pub fn ends_in(end: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let secs = (end - now).num_seconds();
+    if secs <= 0 {
+        return "ended".into();
+    }
+    let (d, h, m) = (secs / 86_400, secs % 86_400 / 3_600, secs % 3_600 / 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{secs}s"),
+        (0, 0, m) => format!("{m}m"),
+        (0, h, m) => format!("{h}h {m}m"),
+        (d, h, _) => format!("{d}d {h}h"),
+    }
+}
+
+/// An aligned table: ticket, status, auditor, access, ends in.
+pub fn list_table(grants: &[Grant], now: DateTime<Utc>) -> String {
+    let rows: Vec<[String; 5]> = grants
+        .iter()
+        .map(|g| {
+            [
+                g.ticket.to_string(),
+                g.status.to_string(),
+                g.auditor_account.to_string(),
+                g.access.to_string(),
+                if g.is_ended() {
+                    "-".into()
+                } else {
+                    ends_in(g.window.end(), now)
+                },
+            ]
+        })
+        .collect();
+    let header = ["TICKET", "STATUS", "AUDITOR", "ACCESS", "ENDS IN"].map(String::from);
+    let mut widths = header.clone().map(|h| h.len());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in std::iter::once(&header).chain(rows.iter()) {
+        let line: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn print_sweep(report: &SweepReport) {
+    let label = if report.dry_run {
+        "due (dry run)"
+    } else {
+        "due"
+    };
+    println!("as of      {}", report.as_of);
+    println!("{label:<10} {}", report.due.join(", "));
+    if !report.dry_run {
+        println!("torn down  {}", report.torn_down.join(", "));
+        if !report.resumed.is_empty() {
+            println!("resumed    {}", report.resumed.join(", "));
+        }
+        if !report.deferred.is_empty() {
+            println!("deferred   {}", report.deferred.join(", "));
+        }
+        for f in &report.failed {
+            println!("FAILED     {}: {}", f.ticket, f.error);
+        }
+    }
+}

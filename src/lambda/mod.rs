@@ -1,0 +1,165 @@
+//! Lambda events in, results out. Every trigger becomes a call on the one
+//! `GrantService`; the CLI's `invoke` runs exactly this.
+
+mod eventbridge;
+
+use serde_json::{Map, Value, json};
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::service::GrantService;
+
+/// How close to the Lambda deadline the sweeper stops taking new grants.
+pub const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// What the handler answers. `Err` only for our own failures (worth a retry by
+/// Lambda's async invoke); a rejection is a result, logged and not retried.
+pub async fn handle_event(
+    service: &GrantService,
+    event: Value,
+    deadline: Option<tokio::time::Instant>,
+) -> Result<Value> {
+    let outcome = route(service, &event, deadline).await;
+    match outcome {
+        Ok(v) => Ok(v),
+        Err(e @ Error::Rejected { .. }) => {
+            tracing::warn!(
+                code = e.code().as_str(),
+                field = e.field_name().unwrap_or(""),
+                message = %e,
+                "request rejected"
+            );
+            Ok(e.to_json())
+        }
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "request failed");
+            Err(e)
+        }
+    }
+}
+
+async fn route(
+    service: &GrantService,
+    event: &Value,
+    deadline: Option<tokio::time::Instant>,
+) -> Result<Value> {
+    let obj = event.as_object().ok_or_else(|| {
+        Error::reject(ErrorCode::InvalidRequest, "the event must be a JSON object")
+    })?;
+    if obj.contains_key("detail-type") {
+        return eventbridge::handle(service, obj, deadline).await;
+    }
+    if obj.get("action").is_some() {
+        return scheduler_action(service, obj, deadline).await;
+    }
+    Err(Error::reject(
+        ErrorCode::InvalidRequest,
+        "unsupported event: expected an EventBridge event or {\"action\": \"sweep\"}",
+    ))
+}
+
+/// The input the template's EventBridge Scheduler schedule sends.
+async fn scheduler_action(
+    service: &GrantService,
+    obj: &Map<String, Value>,
+    deadline: Option<tokio::time::Instant>,
+) -> Result<Value> {
+    if obj.len() != 1 || obj.get("action") != Some(&json!("sweep")) {
+        return Err(Error::field(
+            ErrorCode::InvalidRequest,
+            "action",
+            "the only action is {\"action\": \"sweep\"}",
+        ));
+    }
+    sweep_now(service, deadline).await
+}
+
+async fn sweep_now(
+    service: &GrantService,
+    deadline: Option<tokio::time::Instant>,
+) -> Result<Value> {
+    let report = service.sweep(service.now(), false, deadline).await?;
+    Ok(serde_json::to_value(report).expect("a report serialises"))
+}
+
+/// Requires `obj` to have only `allowed` keys (reports the first other one).
+pub(crate) fn only_fields(obj: &Map<String, Value>, allowed: &[&str]) -> Result<()> {
+    match obj.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(k) => Err(Error::field(
+            ErrorCode::UnknownField,
+            k.clone(),
+            format!("unknown field {k:?}"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A required string field.
+pub(crate) fn required_str<'a>(obj: &'a Map<String, Value>, field: &str) -> Result<&'a str> {
+    match obj.get(field).filter(|v| !v.is_null()) {
+        None => Err(Error::field(
+            ErrorCode::MissingField,
+            field,
+            format!("{field} is required"),
+        )),
+        Some(v) => v
+            .as_str()
+            .ok_or_else(|| Error::invalid(field, format!("{field} must be a string"))),
+    }
+}
+
+/// An optional string field (`null` is absent).
+pub(crate) fn optional_str<'a>(
+    obj: &'a Map<String, Value>,
+    field: &str,
+) -> Result<Option<&'a str>> {
+    match obj.get(field).filter(|v| !v.is_null()) {
+        None => Ok(None),
+        Some(v) => v
+            .as_str()
+            .map(Some)
+            .ok_or_else(|| Error::invalid(field, format!("{field} must be a string"))),
+    }
+}
+
+/// The Lambda bootstrap: settings and clients built once, then one handler call
+/// per event. A bad setting stops start-up with one line.
+pub async fn run() -> std::process::ExitCode {
+    use std::sync::Arc;
+
+    let settings = match crate::config::Settings::from_env() {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            eprintln!("audit-grants: {e}");
+            return std::process::ExitCode::from(1);
+        }
+    };
+    let clients = crate::aws::AwsClients::from_env().await;
+    let identity = crate::app::sts_identity(&clients);
+    let service = crate::app::grant_service(&clients, settings, identity);
+    let service = &service;
+    let handler = lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<Value>| async move {
+            let deadline = deadline_of(&event.context);
+            handle_event(service, event.payload, deadline)
+                .await
+                .map_err(|e| lambda_runtime::Diagnostic {
+                    error_type: e.code().as_str().to_owned(),
+                    error_message: e.to_string(),
+                })
+        },
+    );
+    match lambda_runtime::run(handler).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("audit-grants: Lambda runtime: {e}");
+            std::process::ExitCode::from(1)
+        }
+    }
+}
+
+/// When to stop taking new work: the invocation's deadline less a margin.
+fn deadline_of(ctx: &lambda_runtime::Context) -> Option<tokio::time::Instant> {
+    let now_ms = u64::try_from(chrono::Utc::now().timestamp_millis()).ok()?;
+    let left = std::time::Duration::from_millis(ctx.deadline.checked_sub(now_ms)?);
+    Some(tokio::time::Instant::now() + left.saturating_sub(DEADLINE_MARGIN))
+}

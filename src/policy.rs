@@ -1,0 +1,393 @@
+//! IAM policy documents as typed values, serialised once. Never string templates.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::domain::{ExternalId, Partition, PrincipalArn, Window, format_timestamp};
+
+/// The name of the inline deny that ends every session issued before teardown.
+pub const REVOKE_SESSIONS_POLICY_NAME: &str = "AWSRevokeOlderSessions";
+
+/// The actions the trust statement allows (SourceIdentity and session tags let
+/// the auditor's side carry its own identity into our CloudTrail).
+pub const TRUST_ACTIONS: [&str; 3] = ["sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Effect {
+    Allow,
+    Deny,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Principal {
+    #[serde(rename = "AWS")]
+    Aws(Vec<String>),
+}
+
+/// Condition operator → key → value, e.g. `StringEquals → sts:ExternalId → …`.
+pub type Conditions = BTreeMap<&'static str, BTreeMap<&'static str, String>>;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Statement {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sid: Option<&'static str>,
+    pub effect: Effect,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub principal: Option<Principal>,
+    pub action: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub condition: Option<Conditions>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PolicyDocument {
+    pub version: &'static str,
+    pub statement: Vec<Statement>,
+}
+
+impl PolicyDocument {
+    fn new(statement: Vec<Statement>) -> Self {
+        PolicyDocument {
+            version: "2012-10-17",
+            statement,
+        }
+    }
+
+    /// The compact JSON sent to IAM.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("policy documents always serialise")
+    }
+
+    /// Characters IAM counts against its policy size limits.
+    pub fn serialised_len(&self) -> usize {
+        self.to_json().chars().count()
+    }
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// Who may assume a grant's role: exactly these principals, only with the
+/// external ID, only inside the window. IAM enforces the window itself.
+pub fn trust_policy(
+    principals: &[PrincipalArn],
+    external_id: &ExternalId,
+    window: &Window,
+) -> PolicyDocument {
+    let mut condition = Conditions::new();
+    condition.insert(
+        "StringEquals",
+        BTreeMap::from([("sts:ExternalId", external_id.as_str().to_owned())]),
+    );
+    condition.insert(
+        "DateGreaterThan",
+        BTreeMap::from([("aws:CurrentTime", format_timestamp(window.start()))]),
+    );
+    condition.insert(
+        "DateLessThan",
+        BTreeMap::from([("aws:CurrentTime", format_timestamp(window.end()))]),
+    );
+    PolicyDocument::new(vec![Statement {
+        sid: Some("AuditGrant"),
+        effect: Effect::Allow,
+        principal: Some(Principal::Aws(
+            principals.iter().map(|p| p.as_str().to_owned()).collect(),
+        )),
+        action: strings(&TRUST_ACTIONS),
+        resource: None,
+        condition: Some(condition),
+    }])
+}
+
+/// The trust policy a role gets at the start of teardown: nobody can assume it.
+/// (A trust policy needs a principal; an explicit deny for everyone trusts no one.)
+pub fn trust_no_one() -> PolicyDocument {
+    PolicyDocument::new(vec![Statement {
+        sid: Some("GrantEnded"),
+        effect: Effect::Deny,
+        principal: Some(Principal::Aws(vec!["*".into()])),
+        action: strings(&TRUST_ACTIONS),
+        resource: None,
+        condition: None,
+    }])
+}
+
+/// The console's "revoke active sessions": deny everything to sessions whose
+/// token was issued before `now`.
+pub fn revoke_older_sessions(now: DateTime<Utc>) -> PolicyDocument {
+    PolicyDocument::new(vec![Statement {
+        sid: None,
+        effect: Effect::Deny,
+        principal: None,
+        action: strings(&["*"]),
+        resource: Some(strings(&["*"])),
+        condition: Some(Conditions::from([(
+            "DateLessThan",
+            BTreeMap::from([("aws:TokenIssueTime", format_timestamp(now))]),
+        )])),
+    }])
+}
+
+/// Services whose read actions (`Describe*`, `Get*`, `List*`) the boundary lets
+/// through: what the audit presets need for a security review. IAM has no
+/// service-wide wildcard like `*:Get*`, so they are named.
+pub const BOUNDARY_READ_SERVICES: [&str; 52] = [
+    "access-analyzer",
+    "account",
+    "acm",
+    "apigateway",
+    "application-autoscaling",
+    "autoscaling",
+    "backup",
+    "cloudformation",
+    "cloudfront",
+    "cloudtrail",
+    "cloudwatch",
+    "config",
+    "directconnect",
+    "dynamodb",
+    "ec2",
+    "ecr",
+    "ecs",
+    "eks",
+    "elasticache",
+    "elasticfilesystem",
+    "elasticloadbalancing",
+    "es",
+    "events",
+    "firehose",
+    "fms",
+    "guardduty",
+    "health",
+    "iam",
+    "inspector2",
+    "kinesis",
+    "kms",
+    "lambda",
+    "logs",
+    "macie2",
+    "network-firewall",
+    "organizations",
+    "rds",
+    "redshift",
+    "route53",
+    "route53resolver",
+    "s3",
+    "secretsmanager",
+    "securityhub",
+    "shield",
+    "sns",
+    "sqs",
+    "ssm",
+    "sso",
+    "states",
+    "tag",
+    "waf",
+    "wafv2",
+];
+
+/// Reads an auditor never needs: object and item contents, secret and parameter
+/// values, decryption, function code and environment.
+pub const BOUNDARY_DENIED_DATA_READS: [&str; 18] = [
+    "s3:GetObject",
+    "s3:GetObjectVersion",
+    "s3:GetObjectTorrent",
+    "secretsmanager:GetSecretValue",
+    "ssm:GetParameter",
+    "ssm:GetParameters",
+    "ssm:GetParametersByPath",
+    "ssm:GetParameterHistory",
+    "kms:Decrypt",
+    "kms:GenerateDataKey",
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:Query",
+    "dynamodb:Scan",
+    "dynamodb:GetRecords",
+    "lambda:GetFunction",
+    "ecr:GetDownloadUrlForLayer",
+    "logs:GetLogEvents",
+];
+
+/// Every IAM and STS action that writes or hands out credentials.
+pub const BOUNDARY_DENIED_IAM_STS_WRITES: [&str; 23] = [
+    "iam:Add*",
+    "iam:Attach*",
+    "iam:Change*",
+    "iam:Create*",
+    "iam:Deactivate*",
+    "iam:Delete*",
+    "iam:Detach*",
+    "iam:Enable*",
+    "iam:PassRole",
+    "iam:Put*",
+    "iam:Remove*",
+    "iam:Reset*",
+    "iam:Resync*",
+    "iam:Set*",
+    "iam:Tag*",
+    "iam:Untag*",
+    "iam:Update*",
+    "iam:Upload*",
+    "sts:AssumeRole*",
+    "sts:GetFederationToken",
+    "sts:GetSessionToken",
+    "sts:SetSourceIdentity",
+    "sts:TagSession",
+];
+
+/// The permissions boundary every grant role carries: read-only at most, minus
+/// data-plane reads and every IAM/STS write, whatever policy ends up attached.
+pub fn permissions_boundary() -> PolicyDocument {
+    let reads = BOUNDARY_READ_SERVICES
+        .iter()
+        .flat_map(|svc| ["Describe*", "Get*", "List*"].map(|verb| format!("{svc}:{verb}")))
+        .collect();
+    PolicyDocument::new(vec![
+        Statement {
+            sid: Some("AuditReadOnlyAtMost"),
+            effect: Effect::Allow,
+            principal: None,
+            action: reads,
+            resource: Some(strings(&["*"])),
+            condition: None,
+        },
+        Statement {
+            sid: Some("DenyDataPlaneReads"),
+            effect: Effect::Deny,
+            principal: None,
+            action: strings(&BOUNDARY_DENIED_DATA_READS),
+            resource: Some(strings(&["*"])),
+            condition: None,
+        },
+        Statement {
+            sid: Some("DenyIamAndStsWrites"),
+            effect: Effect::Deny,
+            principal: None,
+            action: strings(&BOUNDARY_DENIED_IAM_STS_WRITES),
+            resource: Some(strings(&["*"])),
+            condition: None,
+        },
+    ])
+}
+
+/// IAM's limit for a managed policy document (the boundary).
+pub const MANAGED_POLICY_MAX_CHARS: usize = 6144;
+
+/// The managed-policy ARNs of all presets in a partition: the only policies a
+/// grant role may carry.
+pub fn preset_policy_arns(partition: Partition) -> Vec<String> {
+    crate::domain::AccessPreset::ALL
+        .iter()
+        .map(|p| p.policy_arn(partition))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::parse_timestamp;
+    use serde_json::{Value, json};
+
+    fn window() -> Window {
+        Window::new(
+            parse_timestamp("2026-12-01T09:00:00Z").unwrap(),
+            parse_timestamp("2026-12-05T17:00:00Z").unwrap(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn trust_policy_has_one_statement_with_exact_principals_external_id_and_window() {
+        let principals = vec![
+            PrincipalArn::parse("arn:aws:iam::210987654321:role/ExternalAuditor").unwrap(),
+            PrincipalArn::parse("arn:aws:iam::210987654321:user/jane").unwrap(),
+        ];
+        let doc = trust_policy(
+            &principals,
+            &ExternalId::parse("ext-123").unwrap(),
+            &window(),
+        );
+        let v: Value = serde_json::from_str(&doc.to_json()).unwrap();
+        assert_eq!(
+            v,
+            json!({
+                "Version": "2012-10-17",
+                "Statement": [{
+                    "Sid": "AuditGrant",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": [
+                        "arn:aws:iam::210987654321:role/ExternalAuditor",
+                        "arn:aws:iam::210987654321:user/jane"
+                    ]},
+                    "Action": ["sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"],
+                    "Condition": {
+                        "StringEquals": {"sts:ExternalId": "ext-123"},
+                        "DateGreaterThan": {"aws:CurrentTime": "2026-12-01T09:00:00Z"},
+                        "DateLessThan": {"aws:CurrentTime": "2026-12-05T17:00:00Z"}
+                    }
+                }]
+            })
+        );
+        assert_eq!(doc.serialised_len(), doc.to_json().len());
+        assert!(!doc.to_json().contains(' '), "compact serialisation");
+    }
+
+    #[test]
+    fn trust_no_one_denies_everyone_and_allows_nothing() {
+        let doc = trust_no_one();
+        assert!(doc.statement.iter().all(|s| s.effect == Effect::Deny));
+    }
+
+    #[test]
+    fn revoke_sessions_denies_everything_issued_before_now() {
+        let now = parse_timestamp("2026-12-03T12:00:00Z").unwrap();
+        let v: Value = serde_json::from_str(&revoke_older_sessions(now).to_json()).unwrap();
+        assert_eq!(
+            v,
+            json!({"Version": "2012-10-17", "Statement": [{
+                "Effect": "Deny", "Action": ["*"], "Resource": ["*"],
+                "Condition": {"DateLessThan": {"aws:TokenIssueTime": "2026-12-03T12:00:00Z"}}
+            }]})
+        );
+    }
+
+    #[test]
+    fn boundary_allows_only_reads_and_denies_data_and_iam_writes() {
+        let doc = permissions_boundary();
+        assert!(
+            doc.serialised_len() <= MANAGED_POLICY_MAX_CHARS,
+            "{}",
+            doc.serialised_len()
+        );
+        for s in doc.statement.iter().filter(|s| s.effect == Effect::Allow) {
+            for a in &s.action {
+                let (svc, verb) = a.split_once(':').unwrap();
+                assert!(!svc.contains('*'), "{a}");
+                assert!(["Describe*", "Get*", "List*"].contains(&verb), "{a}");
+            }
+        }
+        let denied: Vec<&String> = doc
+            .statement
+            .iter()
+            .filter(|s| s.effect == Effect::Deny)
+            .flat_map(|s| s.action.iter())
+            .collect();
+        for must in [
+            "s3:GetObject",
+            "secretsmanager:GetSecretValue",
+            "kms:Decrypt",
+            "iam:Create*",
+            "sts:AssumeRole*",
+        ] {
+            assert!(denied.iter().any(|a| *a == must), "{must}");
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! The small traits the grant service depends on. `aws/` implements them with
+//! the real SDK; `fakes` implements them in memory for unit tests of the rules.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::domain::{AccountId, Grant, GrantStatus, HistoryEvent, Partition, Ticket};
+use crate::policy::PolicyDocument;
+
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// Who this function runs as: the default target account and the partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub account: AccountId,
+    pub partition: Partition,
+}
+
+#[async_trait]
+pub trait CallerIdentity: Send + Sync {
+    async fn caller(&self) -> anyhow::Result<Caller>;
+}
+
+/// Everything IAM needs to create one grant's role.
+#[derive(Debug, Clone)]
+pub struct RoleSpec {
+    pub ticket: Ticket,
+    pub target_account: AccountId,
+    pub role_name: String,
+    pub path: String,
+    pub trust: PolicyDocument,
+    pub boundary_arn: String,
+    pub max_session_seconds: i32,
+    pub policy_arn: String,
+    /// Every policy the role may carry (the presets): anything else is removed.
+    pub allowed_policy_arns: Vec<String>,
+    pub tags: Vec<(String, String)>,
+    pub description: String,
+}
+
+/// Where a grant's role lives.
+#[derive(Debug, Clone)]
+pub struct RoleRef {
+    pub ticket: Ticket,
+    pub target_account: AccountId,
+    pub role_name: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    /// A role of that name exists and is not this grant's: never adopt it.
+    #[error("role {0} exists and is not managed by audit-grants for this ticket")]
+    ForeignRole(String),
+    /// IAM refused the request itself (malformed policy, unknown principal…):
+    /// retrying cannot help.
+    #[error("IAM rejected the request: {0}")]
+    Rejected(String),
+    /// The role is not there (only where that matters, e.g. moving its end).
+    #[error("the role does not exist")]
+    RoleGone,
+    /// Throttling, 5xx, timeouts, anything else: worth retrying.
+    #[error(transparent)]
+    Aws(#[from] anyhow::Error),
+}
+
+#[async_trait]
+pub trait RoleProvisioner: Send + Sync {
+    /// Creates the role, or brings this ticket's existing role to `spec`
+    /// (a retry after a crash). Returns the role ARN.
+    async fn provision(&self, spec: &RoleSpec) -> Result<String, ProvisionError>;
+
+    /// Replaces the trust policy and the expiry tag (moving a grant's end).
+    async fn update_window(
+        &self,
+        role: &RoleRef,
+        trust: &PolicyDocument,
+        expires_at: &str,
+    ) -> Result<(), ProvisionError>;
+
+    /// SPEC.md's teardown: revoke sessions, trust no one, detach, delete inline
+    /// policies, delete the role. Every step tolerates "already done".
+    async fn teardown(&self, role: &RoleRef, now: DateTime<Utc>) -> Result<(), ProvisionError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("a grant for this ticket already exists")]
+    AlreadyExists,
+    #[error("the grant changed since it was read")]
+    VersionConflict,
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+#[async_trait]
+pub trait GrantStore: Send + Sync {
+    async fn get(&self, ticket: &Ticket) -> Result<Option<Grant>, StoreError>;
+    /// Writes a new grant and its first event, unless the ticket is known.
+    async fn insert(&self, grant: &Grant, event: &HistoryEvent) -> Result<(), StoreError>;
+    /// Writes `grant` and `event` together if the stored version is
+    /// `grant.version - 1` (the caller has already bumped it).
+    async fn update(&self, grant: &Grant, event: &HistoryEvent) -> Result<(), StoreError>;
+    async fn history(&self, ticket: &Ticket) -> Result<Vec<HistoryEvent>, StoreError>;
+    async fn list(&self, status: Option<GrantStatus>) -> Result<Vec<Grant>, StoreError>;
+    /// Grants the sweeper must look at as of `as_of`, read through the index.
+    async fn due(&self, as_of: DateTime<Utc>) -> Result<Vec<Grant>, StoreError>;
+}

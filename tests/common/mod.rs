@@ -1,0 +1,519 @@
+//! Test harness: the real service and the real SDK against the local AWS
+//! emulator (moto server, started by `scripts/moto.sh`, whose address is in
+//! `AUDIT_GRANTS_TEST_ENDPOINT`).
+//!
+//! Each test gets its own AWS account on the one emulator (moto's
+//! `x-moto-account-id` header, added by an SDK interceptor), so tests run in
+//! parallel without seeing each other. moto is not thread-safe, so every
+//! request passes through a small proxy that forwards one request at a time:
+//! our side stays truly concurrent, the emulator's side is serialised as real
+//! AWS's per-request atomicity would make it.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use audit_grants::aws::AwsClients;
+use audit_grants::aws::dynamo::DynamoGrantStore;
+use audit_grants::aws::iam::IamRoles;
+use audit_grants::aws::sts::StsIdentity;
+use audit_grants::config::Settings;
+use audit_grants::domain::parse_timestamp;
+use audit_grants::ports::{CallerIdentity, Clock};
+use audit_grants::service::GrantService;
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_sdk_iam::config::interceptors::BeforeTransmitInterceptorContextMut;
+use aws_sdk_iam::config::{ConfigBag, Credentials, Intercept, Region, RuntimeComponents};
+use aws_sdk_iam::error::BoxError;
+use chrono::{DateTime, Duration, Utc};
+use serde_json::Value;
+
+pub const AUDITOR: &str = "210987654321";
+pub const AUDITOR_ROLE: &str = "arn:aws:iam::210987654321:role/ExternalAuditor";
+pub const ROLE_PATH: &str = "/audit-grants/";
+
+/// The emulator's address; a clear failure when the tests were run without it.
+pub fn emulator() -> String {
+    std::env::var("AUDIT_GRANTS_TEST_ENDPOINT").unwrap_or_else(|_| {
+        panic!(
+            "AUDIT_GRANTS_TEST_ENDPOINT is not set: run the tests through `make test` \
+             (or `scripts/moto.sh cargo test`), which starts the local AWS emulator"
+        )
+    })
+}
+
+// ---- the serialising proxy -------------------------------------------------
+
+static PROXY: OnceLock<String> = OnceLock::new();
+
+/// The proxy's URL (started once per test process, on its own thread and runtime
+/// so it outlives each test's runtime).
+pub fn proxy_url() -> String {
+    PROXY
+        .get_or_init(|| {
+            let upstream = emulator().trim_start_matches("http://").to_owned();
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+            let addr = listener.local_addr().unwrap();
+            listener.set_nonblocking(true).unwrap();
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(serve_proxy(listener, upstream));
+            });
+            format!("http://{addr}")
+        })
+        .clone()
+}
+
+async fn serve_proxy(listener: std::net::TcpListener, upstream: String) {
+    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+    let lock = Arc::new(tokio::sync::Mutex::new(()));
+    loop {
+        let Ok((conn, _)) = listener.accept().await else {
+            continue;
+        };
+        let (lock, upstream) = (lock.clone(), upstream.clone());
+        tokio::spawn(async move {
+            let _ = proxy_connection(conn, &upstream, &lock).await;
+        });
+    }
+}
+
+/// Forwards HTTP/1.1 requests of one client connection, one at a time across
+/// all connections, each over a fresh upstream connection.
+async fn proxy_connection(
+    mut conn: tokio::net::TcpStream,
+    upstream: &str,
+    lock: &tokio::sync::Mutex<()>,
+) -> std::io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = Vec::new();
+    loop {
+        // Read one request: head, then Content-Length bytes of body.
+        let head_end = loop {
+            if let Some(i) = find(&buf, b"\r\n\r\n") {
+                break i + 4;
+            }
+            let mut chunk = [0u8; 8192];
+            let n = conn.read(&mut chunk).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+        let len: usize = head
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse().ok())?
+            })
+            .unwrap_or(0);
+        while buf.len() < head_end + len {
+            let mut chunk = [0u8; 8192];
+            let n = conn.read(&mut chunk).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        let mut request: Vec<u8> = head
+            .lines()
+            .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+            .take_while(|l| !l.is_empty())
+            .flat_map(|l| format!("{l}\r\n").into_bytes())
+            .collect();
+        request.extend_from_slice(b"Connection: close\r\n\r\n");
+        request.extend_from_slice(&buf[head_end..head_end + len]);
+        buf.drain(..head_end + len);
+
+        let response = {
+            let _one_at_a_time = lock.lock().await;
+            let mut up = tokio::net::TcpStream::connect(upstream).await?;
+            up.write_all(&request).await?;
+            let mut response = Vec::new();
+            up.read_to_end(&mut response).await?;
+            response
+        };
+        conn.write_all(&response).await?;
+        // The response says `Connection: close`; the client opens a new one.
+        return Ok(());
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+// ---- per-test accounts --------------------------------------------------------
+
+/// Adds `x-moto-account-id` so each test acts in its own emulated account.
+#[derive(Debug, Clone)]
+pub struct MotoAccount(pub String);
+
+impl Intercept for MotoAccount {
+    fn name(&self) -> &'static str {
+        "MotoAccount"
+    }
+    fn modify_before_signing(
+        &self,
+        ctx: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        ctx.request_mut()
+            .headers_mut()
+            .insert("x-moto-account-id", self.0.clone());
+        Ok(())
+    }
+}
+
+/// Records every AWS operation a client sends (`iam:CreateRole`,
+/// `dynamodb:TransactWriteItems`…), in order.
+#[derive(Debug, Clone, Default)]
+pub struct CallLog(pub Arc<Mutex<Vec<String>>>);
+
+impl CallLog {
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+    pub fn calls(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+impl Intercept for CallLog {
+    fn name(&self) -> &'static str {
+        "CallLog"
+    }
+    fn read_before_transmit(
+        &self,
+        ctx: &aws_sdk_iam::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let req = ctx.request();
+        let op = if let Some(target) = req.headers().get("x-amz-target") {
+            format!("dynamodb:{}", target.rsplit('.').next().unwrap_or(target))
+        } else {
+            let body = String::from_utf8_lossy(req.body().bytes().unwrap_or_default()).to_string();
+            let action = body
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("Action="))
+                .unwrap_or("?")
+                .to_owned();
+            let service = if req.uri().contains("sts")
+                || action.contains("CallerIdentity")
+                || action == "AssumeRole"
+            {
+                "sts"
+            } else {
+                "iam"
+            };
+            format!("{service}:{action}")
+        };
+        self.0.lock().unwrap().push(op);
+        Ok(())
+    }
+}
+
+/// A fresh, random 12-digit account for one test.
+pub fn fresh_account() -> String {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64;
+    let n =
+        (u64::from(std::process::id()) * 1_000_003 + nanos * 7 + seq * 104_729) % 100_000_000_000;
+    format!("3{n:011}")
+}
+
+pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+        .retry_config(RetryConfig::standard().with_max_attempts(3))
+        .load()
+        .await
+}
+
+/// SDK clients acting in `account` on the emulator, through the proxy, with
+/// every call recorded in `log`.
+pub async fn clients_in(account: &str, log: &CallLog) -> AwsClients {
+    let conf = sdk_config(&proxy_url()).await;
+    let header = MotoAccount(account.to_owned());
+    AwsClients {
+        iam: aws_sdk_iam::Client::from_conf(
+            aws_sdk_iam::config::Builder::from(&conf)
+                .interceptor(header.clone())
+                .interceptor(log.clone())
+                .build(),
+        ),
+        sts: aws_sdk_sts::Client::from_conf(
+            aws_sdk_sts::config::Builder::from(&conf)
+                .interceptor(header.clone())
+                .interceptor(log.clone())
+                .build(),
+        ),
+        dynamodb: aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&conf)
+                .interceptor(header)
+                .interceptor(log.clone())
+                .build(),
+        ),
+    }
+}
+
+// ---- a clock the test controls ------------------------------------------------
+
+#[derive(Debug, Clone)]
+pub struct TestClock(Arc<Mutex<DateTime<Utc>>>);
+
+impl TestClock {
+    pub fn at(t: DateTime<Utc>) -> Self {
+        TestClock(Arc::new(Mutex::new(t)))
+    }
+    pub fn set(&self, t: DateTime<Utc>) {
+        *self.0.lock().unwrap() = t;
+    }
+    pub fn advance(&self, d: Duration) {
+        *self.0.lock().unwrap() += d;
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
+// ---- the environment of one test ----------------------------------------------
+
+pub struct TestEnv {
+    pub account: String,
+    pub calls: CallLog,
+    pub clients: AwsClients,
+    pub settings: Arc<Settings>,
+    pub clock: TestClock,
+    pub service: Arc<GrantService>,
+    pub identity: Arc<dyn CallerIdentity>,
+}
+
+pub fn settings_for(account: &str, extra: &[(&str, &str)]) -> Settings {
+    let mut env: HashMap<String, String> = HashMap::from([
+        ("GRANTS_TABLE".into(), "audit-grants-test".into()),
+        (
+            "PERMISSIONS_BOUNDARY_ARN".into(),
+            format!("arn:aws:iam::{account}:policy/audit-grants/audit-grants-boundary"),
+        ),
+    ]);
+    for (k, v) in extra {
+        env.insert(k.to_string(), v.to_string());
+    }
+    Settings::from_lookup(|k| env.get(k).cloned()).expect("test settings are valid")
+}
+
+impl TestEnv {
+    /// A new account with the table and boundary set up, and a clock at real now.
+    pub async fn new() -> Self {
+        Self::with(&[], Utc::now()).await
+    }
+
+    pub async fn at(now: &str) -> Self {
+        Self::with(&[], parse_timestamp(now).unwrap()).await
+    }
+
+    pub async fn with(extra: &[(&str, &str)], now: DateTime<Utc>) -> Self {
+        let account = fresh_account();
+        let calls = CallLog::default();
+        let clients = clients_in(&account, &calls).await;
+        let settings = Arc::new(settings_for(&account, extra));
+        audit_grants::app::setup(&clients, &settings)
+            .await
+            .expect("setup");
+        let clock = TestClock::at(now);
+        let identity: Arc<dyn CallerIdentity> = Arc::new(StsIdentity::new(clients.sts.clone()));
+        let service = Arc::new(Self::service_over(&clients, &settings, &identity, &clock));
+        calls.take();
+        TestEnv {
+            account,
+            calls,
+            clients,
+            settings,
+            clock,
+            service,
+            identity,
+        }
+    }
+
+    pub fn service_over(
+        clients: &AwsClients,
+        settings: &Arc<Settings>,
+        identity: &Arc<dyn CallerIdentity>,
+        clock: &TestClock,
+    ) -> GrantService {
+        GrantService::new(
+            Arc::new(DynamoGrantStore::new(
+                clients.dynamodb.clone(),
+                settings.table_name.clone(),
+            )),
+            Arc::new(IamRoles::new(
+                clients.iam.clone(),
+                clients.sts.clone(),
+                identity.clone(),
+                settings.provisioner_role_name.clone(),
+            )),
+            identity.clone(),
+            Arc::new(clock.clone()),
+            settings.clone(),
+        )
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub fn boundary_arn(&self) -> String {
+        format!(
+            "arn:aws:iam::{}:policy/audit-grants/audit-grants-boundary",
+            self.account
+        )
+    }
+
+    /// Names of the roles under the grant path.
+    pub async fn roles(&self) -> Vec<String> {
+        let roles: Result<Vec<_>, _> = self
+            .clients
+            .iam
+            .list_roles()
+            .path_prefix(ROLE_PATH)
+            .into_paginator()
+            .items()
+            .send()
+            .collect()
+            .await;
+        let mut names: Vec<String> = roles
+            .unwrap()
+            .iter()
+            .map(|r| r.role_name().to_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    pub async fn role(&self, name: &str) -> Option<aws_sdk_iam::types::Role> {
+        match self.clients.iam.get_role().role_name(name).send().await {
+            Ok(out) => out.role,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_no_such_entity_exception()) =>
+            {
+                None
+            }
+            Err(e) => panic!("GetRole: {e:?}"),
+        }
+    }
+
+    /// The role's trust policy, URL-decoded (IAM and moto return it encoded).
+    pub async fn trust_policy(&self, name: &str) -> Value {
+        let role = self.role(name).await.expect("role exists");
+        let doc = role
+            .assume_role_policy_document()
+            .expect("has a trust policy");
+        serde_json::from_str(&url_decode(doc)).expect("trust policy is JSON")
+    }
+
+    pub async fn attached(&self, name: &str) -> Vec<String> {
+        let out = self
+            .clients
+            .iam
+            .list_attached_role_policies()
+            .role_name(name)
+            .send()
+            .await
+            .unwrap();
+        let mut arns: Vec<String> = out
+            .attached_policies()
+            .iter()
+            .filter_map(|p| p.policy_arn().map(str::to_owned))
+            .collect();
+        arns.sort();
+        arns
+    }
+
+    pub async fn inline(&self, name: &str) -> Vec<String> {
+        let out = self
+            .clients
+            .iam
+            .list_role_policies()
+            .role_name(name)
+            .send()
+            .await
+            .unwrap();
+        out.policy_names().to_vec()
+    }
+
+    /// Every item of the grants table (grants and history).
+    pub async fn table_items(&self) -> usize {
+        let items: Result<Vec<_>, _> = self
+            .clients
+            .dynamodb
+            .scan()
+            .table_name(&self.settings.table_name)
+            .into_paginator()
+            .items()
+            .send()
+            .collect()
+            .await;
+        items.unwrap().len()
+    }
+
+    /// What a rejected request must leave unchanged: roles and table items.
+    pub async fn snapshot(&self) -> (Vec<String>, usize) {
+        (self.roles().await, self.table_items().await)
+    }
+}
+
+pub fn url_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8(out).expect("UTF-8 policy")
+}
+
+/// A valid grant request for `ticket` (fields can be changed by the caller).
+pub fn request(ticket: &str) -> Value {
+    serde_json::json!({
+        "ticket": ticket,
+        "requested_by": "jane.doe@example.com",
+        "auditor_account": AUDITOR,
+        "principals": [AUDITOR_ROLE],
+        "duration": "72h",
+        "reason": "FY26 SOC 2 fieldwork",
+    })
+}
+
+/// The events/ file `name`, parsed.
+pub fn event(name: &str) -> Value {
+    let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
