@@ -196,16 +196,16 @@ fn is_iam_name_char(c: char) -> bool {
 /// `[path/]name` of an IAM role or user: segments of IAM's name alphabet,
 /// a name of 1–64 characters.
 fn validate_path_and_name(s: &str) -> ParseResult<()> {
-    let (path, name) = s.rsplit_once('/').unwrap_or(("", s));
+    let mut segments: Vec<&str> = s.split('/').collect();
+    let name = segments.pop().unwrap_or_default();
     if name.is_empty() || name.len() > 64 || !name.chars().all(is_iam_name_char) {
         return Err(
             "role or user name must be 1-64 characters of letters, digits and +=,.@_-".into(),
         );
     }
-    if !path.is_empty()
-        && !path
-            .split('/')
-            .all(|seg| !seg.is_empty() && seg.chars().all(is_iam_name_char))
+    if !segments
+        .iter()
+        .all(|seg| !seg.is_empty() && seg.chars().all(is_iam_name_char))
     {
         return Err("has an invalid IAM path".into());
     }

@@ -83,67 +83,62 @@ async fn serve_proxy(listener: std::net::TcpListener, upstream: String) {
     }
 }
 
-/// Forwards HTTP/1.1 requests of one client connection, one at a time across
-/// all connections, each over a fresh upstream connection.
+/// Forwards one HTTP/1.1 request, one at a time across all connections, over a
+/// fresh upstream connection.
 async fn proxy_connection(
     mut conn: tokio::net::TcpStream,
     upstream: &str,
     lock: &tokio::sync::Mutex<()>,
 ) -> std::io::Result<()> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // One request per client connection: the response says `Connection: close`.
     let mut buf = Vec::new();
-    loop {
-        // Read one request: head, then Content-Length bytes of body.
-        let head_end = loop {
-            if let Some(i) = find(&buf, b"\r\n\r\n") {
-                break i + 4;
-            }
-            let mut chunk = [0u8; 8192];
-            let n = conn.read(&mut chunk).await?;
-            if n == 0 {
-                return Ok(());
-            }
-            buf.extend_from_slice(&chunk[..n]);
-        };
-        let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-        let len: usize = head
-            .lines()
-            .find_map(|l| {
-                let (k, v) = l.split_once(':')?;
-                k.eq_ignore_ascii_case("content-length")
-                    .then(|| v.trim().parse().ok())?
-            })
-            .unwrap_or(0);
-        while buf.len() < head_end + len {
-            let mut chunk = [0u8; 8192];
-            let n = conn.read(&mut chunk).await?;
-            if n == 0 {
-                return Ok(());
-            }
-            buf.extend_from_slice(&chunk[..n]);
+    let head_end = loop {
+        if let Some(i) = find(&buf, b"\r\n\r\n") {
+            break i + 4;
         }
-        let mut request: Vec<u8> = head
-            .lines()
-            .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
-            .take_while(|l| !l.is_empty())
-            .flat_map(|l| format!("{l}\r\n").into_bytes())
-            .collect();
-        request.extend_from_slice(b"Connection: close\r\n\r\n");
-        request.extend_from_slice(&buf[head_end..head_end + len]);
-        buf.drain(..head_end + len);
-
-        let response = {
-            let _one_at_a_time = lock.lock().await;
-            let mut up = tokio::net::TcpStream::connect(upstream).await?;
-            up.write_all(&request).await?;
-            let mut response = Vec::new();
-            up.read_to_end(&mut response).await?;
-            response
-        };
-        conn.write_all(&response).await?;
-        // The response says `Connection: close`; the client opens a new one.
-        return Ok(());
+        let mut chunk = [0u8; 8192];
+        let n = conn.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    while buf.len() < head_end + len {
+        let mut chunk = [0u8; 8192];
+        let n = conn.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        buf.extend_from_slice(&chunk[..n]);
     }
+    let mut request: Vec<u8> = head
+        .lines()
+        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+        .take_while(|l| !l.is_empty())
+        .flat_map(|l| format!("{l}\r\n").into_bytes())
+        .collect();
+    request.extend_from_slice(b"Connection: close\r\n\r\n");
+    request.extend_from_slice(&buf[head_end..head_end + len]);
+
+    let response = {
+        let _one_at_a_time = lock.lock().await;
+        let mut up = tokio::net::TcpStream::connect(upstream).await?;
+        up.write_all(&request).await?;
+        let mut response = Vec::new();
+        up.read_to_end(&mut response).await?;
+        response
+    };
+    conn.write_all(&response).await
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -487,12 +482,13 @@ pub fn url_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;
