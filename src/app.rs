@@ -33,6 +33,16 @@ pub fn grant_service(
     )
 }
 
+/// The Lambda handler (service and webhook authentication) over real clients.
+pub fn handler(clients: &AwsClients, settings: Arc<Settings>) -> crate::lambda::Handler {
+    let webhook = crate::webhook::WebhookAuth::new(&settings, clients.secrets.clone());
+    let service = grant_service(clients, settings, sts_identity(clients));
+    crate::lambda::Handler {
+        service: Arc::new(service),
+        webhook: Arc::new(webhook),
+    }
+}
+
 pub fn sts_identity(clients: &AwsClients) -> Arc<dyn CallerIdentity> {
     Arc::new(StsIdentity::new(clients.sts.clone()))
 }

@@ -12,6 +12,7 @@ use crate::aws::AwsClients;
 use crate::config::Settings;
 use crate::domain::{Grant, GrantStatus, Ticket, format_timestamp, parse_timestamp};
 use crate::error::Error;
+use crate::lambda::Handler;
 use crate::service::{GrantService, SweepReport};
 
 #[derive(Debug, Parser)]
@@ -173,15 +174,15 @@ pub async fn run(cli: Cli) -> ExitCode {
             }
         };
     }
-    let identity = crate::app::sts_identity(&clients);
-    let service = crate::app::grant_service(&clients, settings, identity);
-    match execute(&service, cli.command).await {
+    let handler = crate::app::handler(&clients, settings);
+    match execute(&handler, cli.command).await {
         Ok(code) => code,
         Err(e) => fail(&e),
     }
 }
 
-async fn execute(service: &GrantService, command: Command) -> Result<ExitCode, Error> {
+async fn execute(handler: &Handler, command: Command) -> Result<ExitCode, Error> {
+    let service: &GrantService = &handler.service;
     match command {
         Command::Setup { .. } => unreachable!("handled before the service is built"),
         Command::Invoke { file } => {
@@ -193,7 +194,7 @@ async fn execute(service: &GrantService, command: Command) -> Result<ExitCode, E
                     format!("{file} is not JSON: {e}"),
                 )
             })?;
-            let result = crate::lambda::handle_event(service, event, None).await?;
+            let result = crate::lambda::handle_event(handler, event, None).await?;
             print_json(&result);
             Ok(ExitCode::SUCCESS)
         }

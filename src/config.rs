@@ -105,6 +105,9 @@ pub struct Settings {
     pub provisioner_role_name: String,
     pub trust_policy_max_chars: usize,
     pub webhook_secret: Option<WebhookSecretSource>,
+    /// A static token accepted as `Authorization: Bearer …` (local; in
+    /// production it lives in the Secrets Manager secret).
+    pub webhook_bearer_token: Option<String>,
     pub sweep_concurrency: usize,
 }
 
@@ -221,6 +224,10 @@ impl Settings {
             (None, Some(arn)) => Some(WebhookSecretSource::SecretsManager(arn)),
             (None, None) => None,
         };
+        let webhook_bearer_token = get("WEBHOOK_BEARER_TOKEN");
+        if webhook_bearer_token.as_ref().is_some_and(|t| t.len() < 16) {
+            return Err(bad("WEBHOOK_BEARER_TOKEN", "must be at least 16 characters".into()));
+        }
         let sweep_concurrency = match get("SWEEP_CONCURRENCY") {
             None => DEFAULT_SWEEP_CONCURRENCY,
             Some(v) => v
@@ -244,6 +251,7 @@ impl Settings {
             provisioner_role_name,
             trust_policy_max_chars,
             webhook_secret,
+            webhook_bearer_token,
             sweep_concurrency,
         })
     }
@@ -314,6 +322,7 @@ mod tests {
             ("TARGET_ACCOUNTS", "123456789012,abc"),
             ("TRUST_POLICY_MAX_CHARS", "lots"),
             ("WEBHOOK_SECRET", "short"),
+            ("WEBHOOK_BEARER_TOKEN", "short"),
             ("SWEEP_CONCURRENCY", "0"),
         ] {
             let mut pairs = base.to_vec();

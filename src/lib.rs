@@ -11,3 +11,4 @@ pub mod lambda;
 pub mod policy;
 pub mod ports;
 pub mod service;
+pub mod webhook;

@@ -1,4 +1,5 @@
 //! One binary: the Lambda bootstrap when `AWS_LAMBDA_RUNTIME_API` is set, the
+#![recursion_limit = "256"]
 //! operator CLI otherwise.
 
 use std::process::ExitCode;

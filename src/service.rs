@@ -507,10 +507,7 @@ impl GrantService {
     pub async fn extend(&self, ticket: &Ticket, end: DateTime<Utc>) -> Result<Grant> {
         for _ in 0..CONFLICT_RETRIES {
             let grant = self.load(ticket).await?;
-            if grant.is_ended() {
-                return Err(ended_error(&grant));
-            }
-            if grant.status != GrantStatus::Active {
+            if grant.status != GrantStatus::Active || grant.is_ended() {
                 return Err(Error::reject(
                     ErrorCode::Conflict,
                     format!(

@@ -17,6 +17,7 @@ pub struct AwsClients {
     pub iam: aws_sdk_iam::Client,
     pub sts: aws_sdk_sts::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
 }
 
 impl AwsClients {
@@ -48,6 +49,7 @@ impl AwsClients {
             iam: aws_sdk_iam::Client::new(conf),
             sts: aws_sdk_sts::Client::new(conf),
             dynamodb: aws_sdk_dynamodb::Client::new(conf),
+            secrets: aws_sdk_secretsmanager::Client::new(conf),
         }
     }
 }
@@ -59,6 +61,6 @@ pub(crate) fn error_code<E: ProvideErrorMetadata>(e: &E) -> Option<&str> {
 
 /// An SDK error as an `anyhow` error naming the operation, with the service's
 /// code and message (the SDK's own Display says only "service error").
-pub(crate) fn aws_error(op: &str, e: impl std::error::Error) -> anyhow::Error {
+pub fn aws_error(op: &str, e: impl std::error::Error) -> anyhow::Error {
     anyhow::anyhow!("{op}: {}", DisplayErrorContext(e))
 }

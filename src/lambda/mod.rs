@@ -2,23 +2,29 @@
 //! `GrantService`; the CLI's `invoke` runs exactly this.
 
 mod eventbridge;
+pub mod http;
+
+use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::service::GrantService;
+use crate::webhook::WebhookAuth;
+
+/// What every invocation needs, built once per process.
+pub struct Handler {
+    pub service: Arc<GrantService>,
+    pub webhook: Arc<WebhookAuth>,
+}
 
 /// How close to the Lambda deadline the sweeper stops taking new grants.
 pub const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// What the handler answers. `Err` only for our own failures (worth a retry by
 /// Lambda's async invoke); a rejection is a result, logged and not retried.
-pub async fn handle_event(
-    service: &GrantService,
-    event: Value,
-    deadline: Option<tokio::time::Instant>,
-) -> Result<Value> {
-    let outcome = route(service, &event, deadline).await;
+pub async fn handle_event(handler: &Handler, event: Value, deadline: Option<tokio::time::Instant>) -> Result<Value> {
+    let outcome = route(handler, &event, deadline).await;
     match outcome {
         Ok(v) => Ok(v),
         Err(e @ Error::Rejected { .. }) => {
@@ -38,13 +44,17 @@ pub async fn handle_event(
 }
 
 async fn route(
-    service: &GrantService,
+    handler: &Handler,
     event: &Value,
     deadline: Option<tokio::time::Instant>,
 ) -> Result<Value> {
+    let service = handler.service.as_ref();
     let obj = event.as_object().ok_or_else(|| {
         Error::reject(ErrorCode::InvalidRequest, "the event must be a JSON object")
     })?;
+    if obj.get("requestContext").and_then(|rc| rc.get("http")).is_some() {
+        return Ok(http::handle(handler, obj).await);
+    }
     if obj.contains_key("detail-type") {
         return eventbridge::handle(service, obj, deadline).await;
     }
@@ -53,7 +63,7 @@ async fn route(
     }
     Err(Error::reject(
         ErrorCode::InvalidRequest,
-        "unsupported event: expected an EventBridge event or {\"action\": \"sweep\"}",
+        "unsupported event: expected an EventBridge event, an HTTP request or {\"action\": \"sweep\"}",
     ))
 }
 
@@ -134,13 +144,12 @@ pub async fn run() -> std::process::ExitCode {
         }
     };
     let clients = crate::aws::AwsClients::from_env().await;
-    let identity = crate::app::sts_identity(&clients);
-    let service = crate::app::grant_service(&clients, settings, identity);
-    let service = &service;
-    let handler = lambda_runtime::service_fn(
+    let handler = crate::app::handler(&clients, settings);
+    let handler = &handler;
+    let function = lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<Value>| async move {
             let deadline = deadline_of(&event.context);
-            handle_event(service, event.payload, deadline)
+            handle_event(handler, event.payload, deadline)
                 .await
                 .map_err(|e| lambda_runtime::Diagnostic {
                     error_type: e.code().as_str().to_owned(),
@@ -148,7 +157,7 @@ pub async fn run() -> std::process::ExitCode {
                 })
         },
     );
-    match lambda_runtime::run(handler).await {
+    match lambda_runtime::run(function).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("audit-grants: Lambda runtime: {e}");

@@ -10,6 +10,8 @@
 //! AWS's per-request atomicity would make it.
 #![allow(dead_code)]
 
+pub mod runtime_api;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -21,7 +23,9 @@ use audit_grants::aws::sts::StsIdentity;
 use audit_grants::config::Settings;
 use audit_grants::domain::parse_timestamp;
 use audit_grants::ports::{CallerIdentity, Clock};
+use audit_grants::lambda::Handler;
 use audit_grants::service::GrantService;
+use audit_grants::webhook::WebhookAuth;
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_sdk_iam::config::interceptors::BeforeTransmitInterceptorContextMut;
@@ -33,6 +37,10 @@ use serde_json::Value;
 pub const AUDITOR: &str = "210987654321";
 pub const AUDITOR_ROLE: &str = "arn:aws:iam::210987654321:role/ExternalAuditor";
 pub const ROLE_PATH: &str = "/audit-grants/";
+/// The demo webhook secret the README names; `events/http-*.json` are signed with it.
+pub const DEMO_SECRET: &str = "audit-grants-demo-webhook-secret";
+/// The demo bearer token (for senders that cannot sign).
+pub const DEMO_BEARER: &str = "audit-grants-demo-bearer-token";
 
 /// The emulator's address; a clear failure when the tests were run without it.
 pub fn emulator() -> String {
@@ -194,7 +202,12 @@ impl Intercept for CallLog {
     ) -> Result<(), BoxError> {
         let req = ctx.request();
         let op = if let Some(target) = req.headers().get("x-amz-target") {
-            format!("dynamodb:{}", target.rsplit('.').next().unwrap_or(target))
+            let service = if target.starts_with("secretsmanager") {
+                "secretsmanager"
+            } else {
+                "dynamodb"
+            };
+            format!("{service}:{}", target.rsplit('.').next().unwrap_or(target))
         } else {
             let body = String::from_utf8_lossy(req.body().bytes().unwrap_or_default()).to_string();
             let action = body
@@ -260,6 +273,12 @@ pub async fn clients_in(account: &str, log: &CallLog) -> AwsClients {
         ),
         dynamodb: aws_sdk_dynamodb::Client::from_conf(
             aws_sdk_dynamodb::config::Builder::from(&conf)
+                .interceptor(header.clone())
+                .interceptor(log.clone())
+                .build(),
+        ),
+        secrets: aws_sdk_secretsmanager::Client::from_conf(
+            aws_sdk_secretsmanager::config::Builder::from(&conf)
                 .interceptor(header)
                 .interceptor(log.clone())
                 .build(),
@@ -300,11 +319,14 @@ pub struct TestEnv {
     pub clock: TestClock,
     pub service: Arc<GrantService>,
     pub identity: Arc<dyn CallerIdentity>,
+    pub handler: Handler,
 }
 
 pub fn settings_for(account: &str, extra: &[(&str, &str)]) -> Settings {
     let mut env: HashMap<String, String> = HashMap::from([
         ("GRANTS_TABLE".into(), "audit-grants-test".into()),
+        ("WEBHOOK_SECRET".into(), DEMO_SECRET.into()),
+        ("WEBHOOK_BEARER_TOKEN".into(), DEMO_BEARER.into()),
         (
             "PERMISSIONS_BOUNDARY_ARN".into(),
             format!("arn:aws:iam::{account}:policy/audit-grants/audit-grants-boundary"),
@@ -338,7 +360,12 @@ impl TestEnv {
         let identity: Arc<dyn CallerIdentity> = Arc::new(StsIdentity::new(clients.sts.clone()));
         let service = Arc::new(Self::service_over(&clients, &settings, &identity, &clock));
         calls.take();
+        let handler = Handler {
+            service: service.clone(),
+            webhook: Arc::new(WebhookAuth::new(&settings, clients.secrets.clone())),
+        };
         TestEnv {
+            handler,
             account,
             calls,
             clients,
@@ -512,4 +539,41 @@ pub fn request(ticket: &str) -> Value {
 pub fn event(name: &str) -> Value {
     let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+/// An HTTP API (payload 2.0) request event, signed with `DEMO_SECRET` unless
+/// `signature` says otherwise (`Some("")` leaves the header out).
+pub fn http_event(method: &str, path: &str, body: &[u8], signature: Option<&str>) -> Value {
+    let sig = match signature {
+        None => audit_grants::webhook::sign(DEMO_SECRET.as_bytes(), body),
+        Some(s) => s.to_owned(),
+    };
+    let mut headers = serde_json::json!({"content-type": "application/json"});
+    if !sig.is_empty() {
+        headers["x-hub-signature-256"] = Value::String(sig);
+    }
+    let (text, b64) = match std::str::from_utf8(body) {
+        Ok(t) => (t.to_owned(), false),
+        Err(_) => {
+            use base64::Engine;
+            (base64::engine::general_purpose::STANDARD.encode(body), true)
+        }
+    };
+    serde_json::json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": headers,
+        "requestContext": {"http": {"method": method, "path": path}, "stage": "$default"},
+        "body": text,
+        "isBase64Encoded": b64,
+    })
+}
+
+/// Status and parsed body of an HTTP response from the handler.
+pub fn http_result(response: &Value) -> (u64, Value) {
+    assert_eq!(response["headers"]["content-type"], "application/json", "{response}");
+    let body = serde_json::from_str(response["body"].as_str().expect("a string body")).expect("a JSON body");
+    (response["statusCode"].as_u64().expect("a status"), body)
 }
