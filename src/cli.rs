@@ -432,6 +432,9 @@ fn print_sweep(report: &SweepReport) {
         if !report.resumed.is_empty() {
             println!("resumed    {}", report.resumed.join(", "));
         }
+        if !report.verified.is_empty() {
+            println!("verified   {}", report.verified.join(", "));
+        }
         if !report.deferred.is_empty() {
             println!("deferred   {}", report.deferred.join(", "));
         }

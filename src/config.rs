@@ -226,7 +226,10 @@ impl Settings {
         };
         let webhook_bearer_token = get("WEBHOOK_BEARER_TOKEN");
         if webhook_bearer_token.as_ref().is_some_and(|t| t.len() < 16) {
-            return Err(bad("WEBHOOK_BEARER_TOKEN", "must be at least 16 characters".into()));
+            return Err(bad(
+                "WEBHOOK_BEARER_TOKEN",
+                "must be at least 16 characters".into(),
+            ));
         }
         let sweep_concurrency = match get("SWEEP_CONCURRENCY") {
             None => DEFAULT_SWEEP_CONCURRENCY,

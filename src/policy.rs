@@ -120,8 +120,10 @@ pub fn trust_no_one() -> PolicyDocument {
 }
 
 /// The console's "revoke active sessions": deny everything to sessions whose
-/// token was issued before `now`.
+/// token was issued before `now`. IAM compares whole seconds, so the cut-off is
+/// the next whole second: a session issued earlier in this second is covered.
 pub fn revoke_older_sessions(now: DateTime<Utc>) -> PolicyDocument {
+    let cutoff = crate::domain::truncate_to_second(now) + chrono::Duration::seconds(1);
     PolicyDocument::new(vec![Statement {
         sid: None,
         effect: Effect::Deny,
@@ -130,7 +132,7 @@ pub fn revoke_older_sessions(now: DateTime<Utc>) -> PolicyDocument {
         resource: Some(strings(&["*"])),
         condition: Some(Conditions::from([(
             "DateLessThan",
-            BTreeMap::from([("aws:TokenIssueTime", format_timestamp(now))]),
+            BTreeMap::from([("aws:TokenIssueTime", format_timestamp(cutoff))]),
         )])),
     }])
 }
@@ -348,13 +350,14 @@ mod tests {
 
     #[test]
     fn revoke_sessions_denies_everything_issued_before_now() {
-        let now = parse_timestamp("2026-12-03T12:00:00Z").unwrap();
+        let now =
+            parse_timestamp("2026-12-03T12:00:00Z").unwrap() + chrono::Duration::milliseconds(400);
         let v: Value = serde_json::from_str(&revoke_older_sessions(now).to_json()).unwrap();
         assert_eq!(
             v,
             json!({"Version": "2012-10-17", "Statement": [{
                 "Effect": "Deny", "Action": ["*"], "Resource": ["*"],
-                "Condition": {"DateLessThan": {"aws:TokenIssueTime": "2026-12-03T12:00:00Z"}}
+                "Condition": {"DateLessThan": {"aws:TokenIssueTime": "2026-12-03T12:00:01Z"}}
             }]})
         );
     }

@@ -66,6 +66,8 @@ pub struct SweepReport {
     pub torn_down: Vec<String>,
     pub resumed: Vec<String>,
     pub failed: Vec<SweepFailure>,
+    /// Ended grants checked once more for a role a late provisioning made.
+    pub verified: Vec<String>,
     /// Due grants left for the next run because the deadline came near.
     pub deferred: Vec<String>,
 }
@@ -73,6 +75,7 @@ pub struct SweepReport {
 enum SweepOutcome {
     TornDown,
     Resumed,
+    Verified,
     Skipped,
 }
 
@@ -217,6 +220,7 @@ impl GrantService {
             ending: None,
             attempts: 0,
             last_error: None,
+            recheck: false,
             version: 1,
         })
     }
@@ -314,7 +318,7 @@ impl GrantService {
                 }
             }
             Err(ProvisionError::Rejected(why)) => {
-                let why = format!("IAM refused the role: {why}");
+                let why = format!("IAM refused a principal: {why}");
                 self.abandon(&grant, &why).await?;
                 Err(Error::invalid("principals", why))
             }
@@ -411,7 +415,7 @@ impl GrantService {
     pub async fn revoke(&self, ticket: &Ticket, reason: Option<&str>) -> Result<Grant> {
         let reason = reason.filter(|r| !r.trim().is_empty()).unwrap_or("revoked");
         Ok(self
-            .end_grant(ticket, Ending::Revoked, reason, None)
+            .end_grant(ticket, Ending::Revoked, reason, None, None)
             .await?
             .0)
     }
@@ -425,9 +429,14 @@ impl GrantService {
         ending: Ending,
         reason: &str,
         due_as_of: Option<DateTime<Utc>>,
+        mut current: Option<Grant>,
     ) -> Result<(Grant, bool)> {
         for _ in 0..CONFLICT_RETRIES {
-            let grant = self.load(ticket).await?;
+            // `current` is the grant if the caller just read it consistently.
+            let grant = match current.take() {
+                Some(g) => g,
+                None => self.load(ticket).await?,
+            };
             if grant.is_ended() {
                 return Ok((grant, false));
             }
@@ -440,11 +449,15 @@ impl GrantService {
             let grant = if grant.ending.is_some() {
                 grant // a teardown is under way or failed: finish it
             } else {
+                // A grant not yet active may have a provisioning in flight that
+                // creates its role after this teardown: a sweep checks again later.
+                let in_flight = grant.status != GrantStatus::Active;
                 match self
                     .record(&grant, reason, |g| {
                         g.status = GrantStatus::Revoking;
                         g.ending = Some(ending);
                         g.end_reason = Some(reason.to_owned());
+                        g.recheck = in_flight;
                     })
                     .await
                 {
@@ -517,6 +530,12 @@ impl GrantService {
                 ));
             }
             let now = self.clock.now();
+            if grant.window.end() <= now {
+                return Err(Error::reject(
+                    ErrorCode::Conflict,
+                    format!("grant {ticket} has reached its end and is being torn down"),
+                ));
+            }
             if end <= now {
                 return Err(Error::invalid("end", "end must be in the future"));
             }
@@ -553,6 +572,18 @@ impl GrantService {
                 .update_window(&role_ref(&updated), &trust, &format_timestamp(end))
                 .await
                 .map_err(|e| internal(anyhow::Error::new(e).context("moving the role's window")))?;
+            // A teardown that began meanwhile may have had its trust-no-one
+            // overwritten by ours: make sure the role goes.
+            let after = self.load(ticket).await?;
+            if after.ending.is_some() || after.is_ended() {
+                self.provisioner
+                    .teardown(&role_ref(&after), self.clock.now())
+                    .await
+                    .map_err(|e| {
+                        internal(anyhow::Error::new(e).context("re-applying a teardown"))
+                    })?;
+                return Ok(after);
+            }
             return Ok(updated);
         }
         Err(internal(anyhow::anyhow!(
@@ -579,6 +610,7 @@ impl GrantService {
             torn_down: vec![],
             resumed: vec![],
             failed: vec![],
+            verified: vec![],
             deferred: vec![],
         };
         if dry_run {
@@ -600,6 +632,7 @@ impl GrantService {
                 None => report.deferred.push(ticket),
                 Some(Ok(SweepOutcome::TornDown)) => report.torn_down.push(ticket),
                 Some(Ok(SweepOutcome::Resumed)) => report.resumed.push(ticket),
+                Some(Ok(SweepOutcome::Verified)) => report.verified.push(ticket),
                 Some(Ok(SweepOutcome::Skipped)) => {}
                 Some(Err(e)) => {
                     tracing::error!(ticket = %ticket, error = %format!("{e:#}"), "sweep failed for grant");
@@ -613,6 +646,7 @@ impl GrantService {
         for list in [
             &mut report.torn_down,
             &mut report.resumed,
+            &mut report.verified,
             &mut report.deferred,
         ] {
             list.sort();
@@ -621,7 +655,30 @@ impl GrantService {
         Ok(report)
     }
 
-    async fn sweep_one(&self, grant: Grant, as_of: DateTime<Utc>) -> Result<SweepOutcome> {
+    async fn sweep_one(&self, indexed: Grant, as_of: DateTime<Utc>) -> Result<SweepOutcome> {
+        // The index is eventually consistent: act only on the grant as it is.
+        let grant = self.load(&indexed.ticket).await?;
+        if grant.is_ended() {
+            if !grant.recheck {
+                return Ok(SweepOutcome::Skipped);
+            }
+            self.provisioner
+                .teardown(&role_ref(&grant), self.clock.now())
+                .await
+                .map_err(|e| {
+                    internal(anyhow::Error::new(e).context("checking that no role remains"))
+                })?;
+            return match self
+                .record(&grant, "checked again: no role remains", |g| {
+                    g.recheck = false
+                })
+                .await
+            {
+                Ok(_) => Ok(SweepOutcome::Verified),
+                Err(StoreError::VersionConflict) => Ok(SweepOutcome::Skipped),
+                Err(e) => Err(store_err(e)),
+            };
+        }
         let provisioning = matches!(grant.status, GrantStatus::Pending)
             || (grant.status == GrantStatus::Failed && grant.ending.is_none());
         if provisioning && grant.window.end() > as_of {
@@ -651,7 +708,13 @@ impl GrantService {
             "window ended"
         };
         let (_, ended_now) = self
-            .end_grant(&grant.ticket, Ending::Expired, reason, Some(as_of))
+            .end_grant(
+                &grant.ticket.clone(),
+                Ending::Expired,
+                reason,
+                Some(as_of),
+                Some(grant),
+            )
             .await?;
         Ok(if ended_now {
             SweepOutcome::TornDown

@@ -26,7 +26,12 @@ pub struct WebhookKeys {
 
 impl std::fmt::Debug for WebhookKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "WebhookKeys({} hmac, {} bearer)", self.hmac.len(), self.bearer.len())
+        write!(
+            f,
+            "WebhookKeys({} hmac, {} bearer)",
+            self.hmac.len(),
+            self.bearer.len()
+        )
     }
 }
 
@@ -41,14 +46,19 @@ impl WebhookKeys {
                 bearer: vec![],
             });
         }
-        let v: Value = serde_json::from_str(trimmed).map_err(|_| "the webhook secret is not valid JSON".to_owned())?;
+        let v: Value = serde_json::from_str(trimmed)
+            .map_err(|_| "the webhook secret is not valid JSON".to_owned())?;
         let list = |k: &str| -> Result<Vec<Vec<u8>>, String> {
             match v.get(k) {
                 None | Some(Value::Null) => Ok(vec![]),
                 Some(Value::String(s)) => Ok(vec![s.as_bytes().to_vec()]),
                 Some(Value::Array(a)) => a
                     .iter()
-                    .map(|x| x.as_str().map(|s| s.as_bytes().to_vec()).ok_or(format!("{k} must list strings")))
+                    .map(|x| {
+                        x.as_str()
+                            .map(|s| s.as_bytes().to_vec())
+                            .ok_or(format!("{k} must list strings"))
+                    })
                     .collect(),
                 Some(_) => Err(format!("{k} must be a string or a list of strings")),
             }
@@ -72,10 +82,17 @@ impl WebhookKeys {
 
     /// Accepts a valid signature over `body` from any HMAC key, or a bearer
     /// token equal (in constant time) to a configured one.
-    pub fn verify(&self, signature: Option<&str>, authorization: Option<&str>, body: &[u8]) -> Result<(), Error> {
+    pub fn verify(
+        &self,
+        signature: Option<&str>,
+        authorization: Option<&str>,
+        body: &[u8],
+    ) -> Result<(), Error> {
         let unauthorized = |why: &str| Error::reject(ErrorCode::Unauthorized, why);
         if self.hmac.is_empty() && self.bearer.is_empty() {
-            return Err(unauthorized("webhooks are not configured on this deployment"));
+            return Err(unauthorized(
+                "webhooks are not configured on this deployment",
+            ));
         }
         if let Some(sig) = signature {
             let hex_sig = sig
@@ -85,9 +102,12 @@ impl WebhookKeys {
             let sig = hex::decode(hex_sig)
                 .ok()
                 .filter(|s| s.len() == 32)
-                .ok_or_else(|| unauthorized("X-Hub-Signature-256 must be sha256=<64 hex digits>"))?;
+                .ok_or_else(|| {
+                    unauthorized("X-Hub-Signature-256 must be sha256=<64 hex digits>")
+                })?;
             let valid = self.hmac.iter().any(|key| {
-                let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
+                let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key)
+                    .expect("HMAC takes any key length");
                 mac.update(body);
                 mac.verify_slice(&sig).is_ok()
             });
@@ -111,13 +131,16 @@ impl WebhookKeys {
                 Err(unauthorized("the bearer token is not valid"))
             };
         }
-        Err(unauthorized("the request is not signed: send X-Hub-Signature-256"))
+        Err(unauthorized(
+            "the request is not signed: send X-Hub-Signature-256",
+        ))
     }
 }
 
 /// `sha256=<hex>` of `body` under `secret`: what a sender puts in the header.
 pub fn sign(secret: &[u8], body: &[u8]) -> String {
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret).expect("HMAC takes any key length");
+    let mut mac =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(secret).expect("HMAC takes any key length");
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
@@ -146,7 +169,9 @@ impl WebhookAuth {
             .get_or_try_init(|| async {
                 let keys = match &self.source {
                     None => WebhookKeys::default(),
-                    Some(WebhookSecretSource::Value(v)) => WebhookKeys::parse(v).map_err(anyhow::Error::msg)?,
+                    Some(WebhookSecretSource::Value(v)) => {
+                        WebhookKeys::parse(v).map_err(anyhow::Error::msg)?
+                    }
                     Some(WebhookSecretSource::SecretsManager(arn)) => {
                         let out = self
                             .secrets
@@ -155,9 +180,9 @@ impl WebhookAuth {
                             .send()
                             .await
                             .map_err(|e| aws_error("secretsmanager:GetSecretValue", e))?;
-                        let text = out
-                            .secret_string()
-                            .ok_or_else(|| anyhow::anyhow!("the webhook secret {arn} has no string value"))?;
+                        let text = out.secret_string().ok_or_else(|| {
+                            anyhow::anyhow!("the webhook secret {arn} has no string value")
+                        })?;
                         WebhookKeys::parse(text).map_err(anyhow::Error::msg)?
                     }
                 };
@@ -177,7 +202,8 @@ mod tests {
     fn a_valid_signature_over_the_exact_body_is_accepted() {
         let keys = WebhookKeys::parse(SECRET).unwrap();
         let body = br#"{"ticket":"AUD-1"}"#;
-        keys.verify(Some(&sign(SECRET.as_bytes(), body)), None, body).unwrap();
+        keys.verify(Some(&sign(SECRET.as_bytes(), body)), None, body)
+            .unwrap();
     }
 
     #[test]
@@ -199,24 +225,37 @@ mod tests {
             let e = keys.verify(Some(bad), None, body).unwrap_err();
             assert_eq!(e.code(), ErrorCode::Unauthorized, "{bad}");
         }
-        assert_eq!(keys.verify(None, None, body).unwrap_err().code(), ErrorCode::Unauthorized);
+        assert_eq!(
+            keys.verify(None, None, body).unwrap_err().code(),
+            ErrorCode::Unauthorized
+        );
     }
 
     #[test]
     fn during_a_rotation_old_and_new_secrets_are_both_accepted() {
-        let keys = WebhookKeys::parse(r#"{"hmac": ["new-secret-0123456789", "old-secret-0123456789"]}"#).unwrap();
+        let keys =
+            WebhookKeys::parse(r#"{"hmac": ["new-secret-0123456789", "old-secret-0123456789"]}"#)
+                .unwrap();
         for s in ["new-secret-0123456789", "old-secret-0123456789"] {
-            keys.verify(Some(&sign(s.as_bytes(), b"x")), None, b"x").unwrap();
+            keys.verify(Some(&sign(s.as_bytes(), b"x")), None, b"x")
+                .unwrap();
         }
     }
 
     #[test]
     fn bearer_tokens_only_when_configured() {
         let keys = WebhookKeys::parse(SECRET).unwrap();
-        assert!(keys.verify(None, Some(&format!("Bearer {SECRET}")), b"").is_err());
+        assert!(
+            keys.verify(None, Some(&format!("Bearer {SECRET}")), b"")
+                .is_err()
+        );
         let keys = keys.with_bearer(Some("jira-static-token-0123456789"));
-        keys.verify(None, Some("Bearer jira-static-token-0123456789"), b"").unwrap();
-        assert!(keys.verify(None, Some("Bearer jira-static-token-012345678"), b"").is_err());
+        keys.verify(None, Some("Bearer jira-static-token-0123456789"), b"")
+            .unwrap();
+        assert!(
+            keys.verify(None, Some("Bearer jira-static-token-012345678"), b"")
+                .is_err()
+        );
         assert!(keys.verify(None, Some("Basic amlyYQ=="), b"").is_err());
     }
 

@@ -583,6 +583,7 @@ async fn teardown_runs_in_the_order_spec_md_gives() {
     assert_eq!(
         iam,
         [
+            "iam:GetRole",
             "iam:PutRolePolicy",
             "iam:UpdateAssumeRolePolicy",
             "iam:ListAttachedRolePolicies",
@@ -759,4 +760,166 @@ async fn list_shows_grants_by_status() {
     let table = audit_grants::cli::list_table(&all, env.now());
     assert!(table.starts_with("TICKET"), "{table}");
     assert!(table.contains("AUD-L1  active"), "{table}");
+}
+
+/// Wraps the real IAM adapter: provisioning waits at `before` until the test
+/// lets it go, and after creating the role hangs forever (the invocation dies).
+struct StalledProvisioner {
+    inner: audit_grants::aws::iam::IamRoles,
+    before: std::sync::Arc<tokio::sync::Notify>,
+}
+
+#[async_trait::async_trait]
+impl audit_grants::ports::RoleProvisioner for StalledProvisioner {
+    async fn provision(
+        &self,
+        spec: &audit_grants::ports::RoleSpec,
+    ) -> Result<String, audit_grants::ports::ProvisionError> {
+        self.before.notified().await;
+        self.inner.provision(spec).await?;
+        std::future::pending().await
+    }
+    async fn update_window(
+        &self,
+        role: &audit_grants::ports::RoleRef,
+        trust: &audit_grants::policy::PolicyDocument,
+        expires_at: &str,
+    ) -> Result<(), audit_grants::ports::ProvisionError> {
+        self.inner.update_window(role, trust, expires_at).await
+    }
+    async fn teardown(
+        &self,
+        role: &audit_grants::ports::RoleRef,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), audit_grants::ports::ProvisionError> {
+        self.inner.teardown(role, now).await
+    }
+}
+
+#[tokio::test]
+async fn a_role_created_after_a_revoke_by_an_invocation_that_then_died_is_removed_by_a_later_sweep()
+{
+    let env = TestEnv::new().await;
+    let gate = std::sync::Arc::new(tokio::sync::Notify::new());
+    let stalled = std::sync::Arc::new(audit_grants::service::GrantService::new(
+        std::sync::Arc::new(audit_grants::aws::dynamo::DynamoGrantStore::new(
+            env.clients.dynamodb.clone(),
+            env.settings.table_name.clone(),
+        )),
+        std::sync::Arc::new(StalledProvisioner {
+            inner: audit_grants::aws::iam::IamRoles::new(
+                env.clients.iam.clone(),
+                env.clients.sts.clone(),
+                env.identity.clone(),
+                env.settings.provisioner_role_name.clone(),
+            ),
+            before: gate.clone(),
+        }),
+        env.identity.clone(),
+        std::sync::Arc::new(env.clock.clone()),
+        env.settings.clone(),
+    ));
+    let req = request("AUD-LATE");
+    let creating = tokio::spawn({
+        let stalled = stalled.clone();
+        async move { stalled.create(&req).await }
+    });
+    let ticket = Ticket::parse("AUD-LATE").unwrap();
+    // Wait for the pending record, then revoke while provisioning has not begun.
+    loop {
+        if env.service.get(&ticket).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let revoked = env
+        .service
+        .revoke(&ticket, Some("cancelled"))
+        .await
+        .unwrap();
+    assert_eq!(revoked.status, GrantStatus::Revoked);
+    assert!(
+        revoked.recheck,
+        "ended while a provisioning may be in flight"
+    );
+    // The late provisioning creates the role, then its invocation dies.
+    gate.notify_one();
+    while env.role(&role_name("AUD-LATE")).await.is_none() {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    creating.abort();
+
+    // Too early to be sure the invocation is gone: not yet due.
+    let early = env
+        .service
+        .sweep(env.now() + Duration::minutes(1), false, None)
+        .await
+        .unwrap();
+    assert!(early.due.is_empty(), "{early:?}");
+    let report = env
+        .service
+        .sweep(env.now() + Duration::minutes(6), false, None)
+        .await
+        .unwrap();
+    assert_eq!(report.verified, vec!["AUD-LATE"], "{report:?}");
+    assert!(env.roles().await.is_empty(), "the late role is gone");
+    let g = env.service.get(&ticket).await.unwrap();
+    assert_eq!((g.status, g.recheck), (GrantStatus::Revoked, false));
+    let again = env
+        .service
+        .sweep(env.now() + Duration::hours(1), false, None)
+        .await
+        .unwrap();
+    assert!(again.due.is_empty(), "checked once: {again:?}");
+}
+
+#[tokio::test]
+async fn a_grant_past_its_end_cannot_be_extended_even_before_the_sweep() {
+    let env = TestEnv::new().await;
+    let mut req = request("AUD-OVER");
+    req["duration"] = json!("1h");
+    env.service.create(&req).await.unwrap();
+    env.clock.advance(Duration::hours(2));
+    let err = env
+        .service
+        .extend(
+            &Ticket::parse("AUD-OVER").unwrap(),
+            env.now() + Duration::hours(5),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Conflict);
+}
+
+#[tokio::test]
+async fn teardown_never_touches_a_role_of_the_same_name_that_is_not_ours() {
+    let env = TestEnv::new().await;
+    // Someone else's role squats the name this ticket would get.
+    let name = role_name("AUD-SQUAT");
+    env.clients
+        .iam
+        .create_role()
+        .role_name(&name)
+        .path("/audit-grants/")
+        .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"sts:AssumeRole"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    let err = env.service.create(&request("AUD-SQUAT")).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Conflict, "{err}");
+    let g = env
+        .service
+        .get(&Ticket::parse("AUD-SQUAT").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(g.status, GrantStatus::Failed);
+    assert!(g.is_ended());
+    // Never adopted (its trust is not ours), never deleted either.
+    let trust = env.trust_policy(&name).await;
+    assert_eq!(trust["Statement"][0]["Principal"]["AWS"], "*");
+    env.service
+        .revoke(&Ticket::parse("AUD-SQUAT").unwrap(), None)
+        .await
+        .unwrap();
+    assert!(env.role(&name).await.is_some());
 }

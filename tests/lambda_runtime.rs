@@ -79,7 +79,10 @@ fn sample(name: &str) -> Value {
     }
     if name.starts_with("http-") && name.contains("extend") {
         let body = json!({"end": new_end}).to_string();
-        ev["headers"]["x-hub-signature-256"] = json!(audit_grants::webhook::sign(DEMO_SECRET.as_bytes(), body.as_bytes()));
+        ev["headers"]["x-hub-signature-256"] = json!(audit_grants::webhook::sign(
+            DEMO_SECRET.as_bytes(),
+            body.as_bytes()
+        ));
         ev["body"] = json!(body);
     }
     ev
@@ -108,7 +111,11 @@ async fn the_binary_answers_every_event_file_through_the_runtime_api() {
     let granted = response(api.invoke(sample("grant-request.json"), WAIT).await);
     assert_eq!(granted["status"], "active", "{granted}");
     let extended = response(api.invoke(sample("extend-request.json"), WAIT).await);
-    assert_eq!(extended["end"], sample("extend-request.json")["detail"]["end"], "{extended}");
+    assert_eq!(
+        extended["end"],
+        sample("extend-request.json")["detail"]["end"],
+        "{extended}"
+    );
     let revoked = response(api.invoke(sample("revoke-request.json"), WAIT).await);
     assert_eq!(revoked["status"], "revoked", "{revoked}");
     for schedule in ["scheduled-event.json", "sweep-schedule.json"] {
@@ -119,21 +126,43 @@ async fn the_binary_answers_every_event_file_through_the_runtime_api() {
 
     // Webhooks: API Gateway and Function URL, every route.
     for kind in ["apigw", "url"] {
-        let (status, created) = http(api.invoke(sample(&format!("http-{kind}-create.json")), WAIT).await);
+        let (status, created) = http(
+            api.invoke(sample(&format!("http-{kind}-create.json")), WAIT)
+                .await,
+        );
         assert_eq!(status, 201, "{created}");
-        let (status, shown) = http(api.invoke(sample(&format!("http-{kind}-show.json")), WAIT).await);
+        let (status, shown) = http(
+            api.invoke(sample(&format!("http-{kind}-show.json")), WAIT)
+                .await,
+        );
         assert_eq!(status, 200, "{shown}");
         assert!(shown.get("external_id").is_none());
-        let (status, extended) = http(api.invoke(sample(&format!("http-{kind}-extend.json")), WAIT).await);
+        let (status, extended) = http(
+            api.invoke(sample(&format!("http-{kind}-extend.json")), WAIT)
+                .await,
+        );
         assert_eq!(status, 200, "{extended}");
-        let (status, revoked) = http(api.invoke(sample(&format!("http-{kind}-revoke.json")), WAIT).await);
-        assert_eq!((status, revoked["status"].as_str()), (200, Some("revoked")), "{revoked}");
+        let (status, revoked) = http(
+            api.invoke(sample(&format!("http-{kind}-revoke.json")), WAIT)
+                .await,
+        );
+        assert_eq!(
+            (status, revoked["status"].as_str()),
+            (200, Some("revoked")),
+            "{revoked}"
+        );
     }
-    let (status, bearer) = http(api.invoke(sample("http-url-create-bearer.json"), WAIT).await);
+    let (status, bearer) = http(
+        api.invoke(sample("http-url-create-bearer.json"), WAIT)
+            .await,
+    );
     assert_eq!(status, 201, "{bearer}");
     let (status, _) = http(
-        api.invoke(http_event("POST", "/grants/AUD-2003/revoke", b"{}", None), WAIT)
-            .await,
+        api.invoke(
+            http_event("POST", "/grants/AUD-2003/revoke", b"{}", None),
+            WAIT,
+        )
+        .await,
     );
     assert_eq!(status, 200);
 
@@ -143,7 +172,10 @@ async fn the_binary_answers_every_event_file_through_the_runtime_api() {
     bad["detail"]["ticket"] = json!("AUD-BAD");
     let rejected = response(api.invoke(bad, WAIT).await);
     assert_eq!(rejected["error"]["code"], "invalid_field");
-    assert_eq!(response(api.invoke(json!({"x": 1}), WAIT).await)["error"]["code"], "invalid_request");
+    assert_eq!(
+        response(api.invoke(json!({"x": 1}), WAIT).await)["error"]["code"],
+        "invalid_request"
+    );
 }
 
 #[tokio::test]
@@ -166,7 +198,10 @@ async fn a_missing_setting_stops_start_up_with_one_line() {
     let out = Command::new(env!("CARGO_BIN_EXE_audit-grants"))
         .env("AWS_LAMBDA_RUNTIME_API", &api.addr)
         .env_remove("GRANTS_TABLE")
-        .env("PERMISSIONS_BOUNDARY_ARN", "arn:aws:iam::123456789012:policy/b")
+        .env(
+            "PERMISSIONS_BOUNDARY_ARN",
+            "arn:aws:iam::123456789012:policy/b",
+        )
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));

@@ -24,13 +24,21 @@ async fn every_signed_sample_runs_its_route() {
         assert_eq!(status, 201, "{kind}: {created}");
         assert_eq!(created["status"], "active");
         assert!(created["external_id"].as_str().unwrap().len() >= 32);
-        assert!(created["aws_config_profile"].as_str().unwrap().contains("role_arn = "));
+        assert!(
+            created["aws_config_profile"]
+                .as_str()
+                .unwrap()
+                .contains("role_arn = ")
+        );
         let ticket = created["ticket"].as_str().unwrap().to_owned();
 
         let (status, shown) = call(&env, event(&format!("http-{kind}-show.json"))).await;
         assert_eq!(status, 200, "{shown}");
         assert_eq!(shown["ticket"], ticket.as_str());
-        assert!(shown.get("external_id").is_none(), "a GET leaves out the external ID");
+        assert!(
+            shown.get("external_id").is_none(),
+            "a GET leaves out the external ID"
+        );
         assert!(shown.get("aws_config_profile").is_none());
 
         let (status, extended) = call(&env, event(&format!("http-{kind}-extend.json"))).await;
@@ -42,10 +50,20 @@ async fn every_signed_sample_runs_its_route() {
         assert_eq!(revoked["status"], "revoked");
     }
     let (status, created) = call(&env, event("http-url-create-bearer.json")).await;
-    assert_eq!(status, 201, "a bearer token is accepted when configured: {created}");
+    assert_eq!(
+        status, 201,
+        "a bearer token is accepted when configured: {created}"
+    );
     let mut roles = env.roles().await;
     roles.sort();
-    assert_eq!(roles, vec![audit_grants::domain::Ticket::parse("AUD-2003").unwrap().role_name()]);
+    assert_eq!(
+        roles,
+        vec![
+            audit_grants::domain::Ticket::parse("AUD-2003")
+                .unwrap()
+                .role_name()
+        ]
+    );
 }
 
 #[tokio::test]
@@ -65,10 +83,16 @@ async fn replays_are_harmless() {
     assert_eq!(replayed, revoked);
     // A replayed grant can never resurrect an ended one.
     let (status, body) = call(&env, event("http-apigw-create.json")).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("ticket_ended")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("ticket_ended"))
+    );
     // Nor can an extend.
     let (status, body) = call(&env, event("http-apigw-extend.json")).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("conflict")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("conflict"))
+    );
     assert_eq!(env.snapshot().await, before);
 }
 
@@ -76,19 +100,57 @@ async fn replays_are_harmless() {
 async fn http_status_codes_follow_the_contract() {
     let env = TestEnv::at("2026-12-01T08:00:00Z").await;
     let grant = serde_json::to_vec(&request("AUD-HTTP")).unwrap();
-    assert_eq!(call(&env, http_event("POST", "/grants", &grant, None)).await.0, 201);
-    assert_eq!(call(&env, http_event("POST", "/grants", &grant, None)).await.0, 200);
+    assert_eq!(
+        call(&env, http_event("POST", "/grants", &grant, None))
+            .await
+            .0,
+        201
+    );
+    assert_eq!(
+        call(&env, http_event("POST", "/grants", &grant, None))
+            .await
+            .0,
+        200
+    );
     let mut other = request("AUD-HTTP");
     other["access"] = json!("read-only");
     let other = serde_json::to_vec(&other).unwrap();
     let (status, body) = call(&env, http_event("POST", "/grants", &other, None)).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("conflict")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("conflict"))
+    );
     let (status, body) = call(&env, http_event("GET", "/grants/AUD-NONE", b"", None)).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")));
-    let (status, body) = call(&env, http_event("POST", "/grants/AUD-NONE/revoke", b"{}", None)).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")));
-    // Revoke with an empty body is allowed (the reason is optional).
-    let (status, body) = call(&env, http_event("POST", "/grants/AUD-HTTP/revoke", b"", None)).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+    let (status, body) = call(
+        &env,
+        http_event("POST", "/grants/AUD-NONE/revoke", b"{}", None),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+    // The GET token (a signature over the empty body) cannot revoke.
+    let get_token = sign(DEMO_SECRET.as_bytes(), b"");
+    let (status, body) = call(
+        &env,
+        http_event("POST", "/grants/AUD-HTTP/revoke", b"", Some(&get_token)),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_request"))
+    );
+    // The reason is optional.
+    let (status, body) = call(
+        &env,
+        http_event("POST", "/grants/AUD-HTTP/revoke", b"{}", None),
+    )
+    .await;
     assert_eq!((status, body["status"].as_str()), (200, Some("revoked")));
 }
 
@@ -97,7 +159,12 @@ async fn hostile_requests_are_refused_and_change_nothing() {
     let env = TestEnv::at("2026-12-01T08:00:00Z").await;
     // One live grant, so that the path cases have something to aim at.
     let live = serde_json::to_vec(&request("AUD-LIVE")).unwrap();
-    assert_eq!(call(&env, http_event("POST", "/grants", &live, None)).await.0, 201);
+    assert_eq!(
+        call(&env, http_event("POST", "/grants", &live, None))
+            .await
+            .0,
+        201
+    );
     let before = env.snapshot().await;
 
     let grant = serde_json::to_vec(&request("AUD-EVIL")).unwrap();
@@ -106,23 +173,48 @@ async fn hostile_requests_are_refused_and_change_nothing() {
     let big = format!("{{\"ticket\":\"{}\"}}", "x".repeat(100 * 1024));
     let revoke_other = br#"{"ticket":"AUD-OTHER","reason":"x"}"#;
     let cases: Vec<(&str, Value, u64, &str)> = vec![
-        ("missing signature", http_event("POST", "/grants", &grant, Some("")), 401, "unauthorized"),
-        ("malformed signature", http_event("POST", "/grants", &grant, Some("md5=abc")), 401, "unauthorized"),
+        (
+            "missing signature",
+            http_event("POST", "/grants", &grant, Some("")),
+            401,
+            "unauthorized",
+        ),
+        (
+            "malformed signature",
+            http_event("POST", "/grants", &grant, Some("md5=abc")),
+            401,
+            "unauthorized",
+        ),
         (
             "signature of the wrong length",
-            http_event("POST", "/grants", &grant, Some(&good_sig[..good_sig.len() - 4])),
+            http_event(
+                "POST",
+                "/grants",
+                &grant,
+                Some(&good_sig[..good_sig.len() - 4]),
+            ),
             401,
             "unauthorized",
         ),
         (
             "wrong signature",
-            http_event("POST", "/grants", &grant, Some(&sign(b"not-the-secret-at-all", &grant))),
+            http_event(
+                "POST",
+                "/grants",
+                &grant,
+                Some(&sign(b"not-the-secret-at-all", &grant)),
+            ),
             401,
             "unauthorized",
         ),
         (
             "signature over a different body",
-            http_event("POST", "/grants", &grant, Some(&sign(DEMO_SECRET.as_bytes(), b"{}"))),
+            http_event(
+                "POST",
+                "/grants",
+                &grant,
+                Some(&sign(DEMO_SECRET.as_bytes(), b"{}")),
+            ),
             401,
             "unauthorized",
         ),
@@ -136,18 +228,48 @@ async fn hostile_requests_are_refused_and_change_nothing() {
             401,
             "unauthorized",
         ),
-        ("empty body", http_event("POST", "/grants", b"", None), 400, "invalid_request"),
-        ("not JSON", http_event("POST", "/grants", b"ticket=AUD-1", None), 400, "invalid_request"),
-        ("JSON that is not an object", http_event("POST", "/grants", b"[\"AUD-1\"]", None), 400, "invalid_request"),
-        ("deeply nested JSON", http_event("POST", "/grants", nested.as_bytes(), None), 400, "invalid_request"),
-        ("100 KiB body", http_event("POST", "/grants", big.as_bytes(), None), 413, "payload_too_large"),
+        (
+            "empty body",
+            http_event("POST", "/grants", b"", None),
+            400,
+            "invalid_request",
+        ),
+        (
+            "not JSON",
+            http_event("POST", "/grants", b"ticket=AUD-1", None),
+            400,
+            "invalid_request",
+        ),
+        (
+            "JSON that is not an object",
+            http_event("POST", "/grants", b"[\"AUD-1\"]", None),
+            400,
+            "invalid_request",
+        ),
+        (
+            "deeply nested JSON",
+            http_event("POST", "/grants", nested.as_bytes(), None),
+            400,
+            "invalid_request",
+        ),
+        (
+            "100 KiB body",
+            http_event("POST", "/grants", big.as_bytes(), None),
+            413,
+            "payload_too_large",
+        ),
         (
             "100 KiB body without a signature",
             http_event("POST", "/grants", big.as_bytes(), Some("")),
             413,
             "payload_too_large",
         ),
-        ("invalid UTF-8", http_event("POST", "/grants", b"{\"ticket\":\"\xff\xfe\"}", None), 400, "invalid_request"),
+        (
+            "invalid UTF-8",
+            http_event("POST", "/grants", b"{\"ticket\":\"\xff\xfe\"}", None),
+            400,
+            "invalid_request",
+        ),
         (
             "ticket in the path differs from the body",
             http_event("POST", "/grants/AUD-LIVE/revoke", revoke_other, None),
@@ -160,22 +282,62 @@ async fn hostile_requests_are_refused_and_change_nothing() {
             404,
             "not_found",
         ),
-        ("dot segment ticket", http_event("POST", "/grants/../revoke", b"{}", None), 400, "invalid_field"),
+        (
+            "dot segment ticket",
+            http_event("POST", "/grants/../revoke", b"{}", None),
+            400,
+            "invalid_field",
+        ),
         (
             "encoded slash in the ticket",
             http_event("POST", "/grants/AUD-LIVE%2F..%2Fx/revoke", b"{}", None),
             400,
             "invalid_field",
         ),
-        ("encoded ticket", http_event("GET", "/grants/AUD%2DLIVE", b"", None), 400, "invalid_field"),
-        ("unknown route", http_event("POST", "/admin/grants", b"{}", None), 404, "not_found"),
-        ("HEAD", http_event("HEAD", "/grants/AUD-LIVE", b"", None), 405, "invalid_request"),
-        ("PUT", http_event("PUT", "/grants/AUD-LIVE", &grant, None), 405, "invalid_request"),
-        ("DELETE", http_event("DELETE", "/grants/AUD-LIVE", b"", None), 405, "invalid_request"),
-        ("GET on the collection", http_event("GET", "/grants", b"", None), 405, "invalid_request"),
+        (
+            "encoded ticket",
+            http_event("GET", "/grants/AUD%2DLIVE", b"", None),
+            400,
+            "invalid_field",
+        ),
+        (
+            "unknown route",
+            http_event("POST", "/admin/grants", b"{}", None),
+            404,
+            "not_found",
+        ),
+        (
+            "HEAD",
+            http_event("HEAD", "/grants/AUD-LIVE", b"", None),
+            405,
+            "invalid_request",
+        ),
+        (
+            "PUT",
+            http_event("PUT", "/grants/AUD-LIVE", &grant, None),
+            405,
+            "invalid_request",
+        ),
+        (
+            "DELETE",
+            http_event("DELETE", "/grants/AUD-LIVE", b"", None),
+            405,
+            "invalid_request",
+        ),
+        (
+            "GET on the collection",
+            http_event("GET", "/grants", b"", None),
+            405,
+            "invalid_request",
+        ),
         (
             "unknown field in a revoke",
-            http_event("POST", "/grants/AUD-LIVE/revoke", br#"{"force":true}"#, None),
+            http_event(
+                "POST",
+                "/grants/AUD-LIVE/revoke",
+                br#"{"force":true}"#,
+                None,
+            ),
             400,
             "unknown_field",
         ),
@@ -187,13 +349,23 @@ async fn hostile_requests_are_refused_and_change_nothing() {
         ),
         (
             "extend into the past",
-            http_event("POST", "/grants/AUD-LIVE/extend", br#"{"end":"2026-11-01T00:00:00Z"}"#, None),
+            http_event(
+                "POST",
+                "/grants/AUD-LIVE/extend",
+                br#"{"end":"2026-11-01T00:00:00Z"}"#,
+                None,
+            ),
             400,
             "invalid_field",
         ),
         (
             "extend past the maximum",
-            http_event("POST", "/grants/AUD-LIVE/extend", br#"{"end":"2027-01-15T00:00:00Z"}"#, None),
+            http_event(
+                "POST",
+                "/grants/AUD-LIVE/extend",
+                br#"{"end":"2027-01-15T00:00:00Z"}"#,
+                None,
+            ),
             400,
             "invalid_field",
         ),
@@ -211,10 +383,18 @@ async fn hostile_requests_are_refused_and_change_nothing() {
     ];
     for (what, ev, status, code) in cases {
         let (got, body) = call(&env, ev).await;
-        assert_eq!((got, body["error"]["code"].as_str()), (status, Some(code)), "{what}: {body}");
+        assert_eq!(
+            (got, body["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{what}: {body}"
+        );
         assert_eq!(env.snapshot().await, before, "{what} changed something");
     }
-    let g = env.service.get(&audit_grants::domain::Ticket::parse("AUD-LIVE").unwrap()).await.unwrap();
+    let g = env
+        .service
+        .get(&audit_grants::domain::Ticket::parse("AUD-LIVE").unwrap())
+        .await
+        .unwrap();
     assert_eq!(g.status, audit_grants::domain::GrantStatus::Active);
 }
 
@@ -229,9 +409,13 @@ async fn our_own_failures_are_500_without_internals() {
         .await
         .unwrap();
     let grant = serde_json::to_vec(&request("AUD-500")).unwrap();
-    let response = handle_event(&env.handler, http_event("POST", "/grants", &grant, None), None)
-        .await
-        .unwrap();
+    let response = handle_event(
+        &env.handler,
+        http_event("POST", "/grants", &grant, None),
+        None,
+    )
+    .await
+    .unwrap();
     let (status, body) = http_result(&response);
     assert_eq!(status, 500);
     assert_eq!(body["error"]["code"], "internal");
@@ -257,29 +441,68 @@ async fn the_secret_can_come_from_secrets_manager_fetched_once() {
         .unwrap();
     let arn = secret.arn().unwrap().to_owned();
     let mut settings = settings_for(&account, &[]);
-    settings.webhook_secret = Some(audit_grants::config::WebhookSecretSource::SecretsManager(arn));
+    settings.webhook_secret = Some(audit_grants::config::WebhookSecretSource::SecretsManager(
+        arn,
+    ));
     let settings = std::sync::Arc::new(settings);
     audit_grants::app::setup(&clients, &settings).await.unwrap();
-    let identity: std::sync::Arc<dyn audit_grants::ports::CallerIdentity> =
-        std::sync::Arc::new(audit_grants::aws::sts::StsIdentity::new(clients.sts.clone()));
-    let clock = TestClock::at(audit_grants::domain::parse_timestamp("2026-12-01T08:00:00Z").unwrap());
-    let service = std::sync::Arc::new(TestEnv::service_over(&clients, &settings, &identity, &clock));
+    let identity: std::sync::Arc<dyn audit_grants::ports::CallerIdentity> = std::sync::Arc::new(
+        audit_grants::aws::sts::StsIdentity::new(clients.sts.clone()),
+    );
+    let clock =
+        TestClock::at(audit_grants::domain::parse_timestamp("2026-12-01T08:00:00Z").unwrap());
+    let service = std::sync::Arc::new(TestEnv::service_over(
+        &clients, &settings, &identity, &clock,
+    ));
     let handler = audit_grants::lambda::Handler {
         service,
-        webhook: std::sync::Arc::new(audit_grants::webhook::WebhookAuth::new(&settings, clients.secrets.clone())),
+        webhook: std::sync::Arc::new(audit_grants::webhook::WebhookAuth::new(
+            &settings,
+            clients.secrets.clone(),
+        )),
     };
     calls.take();
     let body = serde_json::to_vec(&request("AUD-SM")).unwrap();
     // Signed with the new secret, then with the old one: both are valid during a rotation.
     let new_sig = sign(b"rotated-new-secret-0001", &body);
-    let r = handle_event(&handler, http_event("POST", "/grants", &body, Some(&new_sig)), None).await.unwrap();
+    let r = handle_event(
+        &handler,
+        http_event("POST", "/grants", &body, Some(&new_sig)),
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(http_result(&r).0, 201, "{r}");
-    let r = handle_event(&handler, http_event("GET", "/grants/AUD-SM", b"", None), None).await.unwrap();
+    let r = handle_event(
+        &handler,
+        http_event("GET", "/grants/AUD-SM", b"", None),
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(http_result(&r).0, 200, "{r}");
-    let bad = handle_event(&handler, http_event("GET", "/grants/AUD-SM", b"", Some(&sign(b"x-wrong-secret-xxxx", b""))), None)
-        .await
-        .unwrap();
+    let bad = handle_event(
+        &handler,
+        http_event(
+            "GET",
+            "/grants/AUD-SM",
+            b"",
+            Some(&sign(b"x-wrong-secret-xxxx", b"")),
+        ),
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(http_result(&bad).0, 401);
-    let fetched = calls.calls().iter().filter(|c| *c == "secretsmanager:GetSecretValue").count();
-    assert_eq!(fetched, 1, "fetched once per cold start: {:?}", calls.calls());
+    let fetched = calls
+        .calls()
+        .iter()
+        .filter(|c| *c == "secretsmanager:GetSecretValue")
+        .count();
+    assert_eq!(
+        fetched,
+        1,
+        "fetched once per cold start: {:?}",
+        calls.calls()
+    );
 }

@@ -219,6 +219,9 @@ fn grant_item(g: &Grant) -> Item {
         opt("due_bucket", Some(DUE_BUCKET.into()));
         opt("due_at", Some(format_timestamp(due)));
     }
+    if g.recheck {
+        item.insert("recheck".into(), AttributeValue::Bool(true));
+    }
     item
 }
 
@@ -324,6 +327,11 @@ fn grant_from_item(item: &Item) -> anyhow::Result<Grant> {
             .map_err(anyhow::Error::msg)?,
         attempts: u32::try_from(r.num("attempts")?)?,
         last_error: r.opt("last_error").map(str::to_owned),
+        recheck: item
+            .get("recheck")
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false),
         version: r.num("version")?,
     })
 }

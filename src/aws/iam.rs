@@ -14,6 +14,7 @@ use crate::domain::AccountId;
 use crate::policy::{self, PolicyDocument, REVOKE_SESSIONS_POLICY_NAME};
 use crate::ports::{CallerIdentity, ProvisionError, RoleProvisioner, RoleRef, RoleSpec};
 use crate::service::{MANAGED_BY, TAG_EXPIRES_AT, TAG_MANAGED_BY, TAG_TICKET};
+use aws_sdk_iam::error::ProvideErrorMetadata;
 
 pub struct IamRoles {
     iam: Client,
@@ -262,9 +263,14 @@ impl RoleProvisioner for IamRoles {
             Err(e) if is_code(&e, "EntityAlreadyExists") => {
                 self.converge_existing(&iam, spec).await?
             }
-            Err(e) if is_code(&e, "MalformedPolicyDocument") || is_code(&e, "InvalidInput") => {
+            // IAM checks that the principals exist: the one refusal that is the
+            // request's fault. Anything else (a missing boundary, …) is ours.
+            Err(e)
+                if is_code(&e, "MalformedPolicyDocument")
+                    && e.message().is_some_and(|m| m.contains("Invalid principal")) =>
+            {
                 return Err(ProvisionError::Rejected(
-                    aws_error("iam:CreateRole", e).to_string(),
+                    e.message().unwrap_or_default().to_owned(),
                 ));
             }
             Err(e) => return Err(aws_error("iam:CreateRole", e).into()),
@@ -314,6 +320,24 @@ impl RoleProvisioner for IamRoles {
         let iam = self.client_for(&role.target_account, &role.ticket).await?;
         let name = role.role_name.as_str();
 
+        // 0. Only ever touch this ticket's role.
+        match iam.get_role().role_name(name).send().await {
+            Ok(out) => {
+                let tags = out.role().map(|r| r.tags()).unwrap_or_default();
+                let tag = |k: &str| tags.iter().find(|t| t.key() == k).map(|t| t.value());
+                if tag(TAG_MANAGED_BY) != Some(MANAGED_BY)
+                    || tag(TAG_TICKET) != Some(role.ticket.as_str())
+                {
+                    tracing::error!(
+                        ticket = %role.ticket, role = name,
+                        "a role of this grant's name is not ours: left untouched"
+                    );
+                    return Ok(());
+                }
+            }
+            Err(e) if gone(&e) => return Ok(()),
+            Err(e) => return Err(aws_error("iam:GetRole", e).into()),
+        }
         // 1. End every session issued until now.
         match iam
             .put_role_policy()

@@ -111,6 +111,9 @@ pub struct Grant {
     pub ending: Option<Ending>,
     pub attempts: u32,
     pub last_error: Option<String>,
+    /// Ended while a provisioning may still have been in flight: a sweep checks
+    /// once more, after that invocation must have finished, that no role remains.
+    pub recheck: bool,
     /// Optimistic-locking counter: every write expects the version it read.
     pub version: u64,
 }
@@ -124,8 +127,8 @@ impl Grant {
     /// When the sweeper must look at this grant next (`None`: never again).
     /// Stored as the sort key of the sweeper's index.
     pub fn due_at(&self) -> Option<DateTime<Utc>> {
-        if self.is_ended() {
-            return None;
+        if let Some(ended) = self.ended_at {
+            return self.recheck.then_some(ended + STALE_AFTER);
         }
         Some(match self.status {
             GrantStatus::Active => self.window.end(),
@@ -180,11 +183,13 @@ impl Grant {
     }
 }
 
-/// `:` and `/` are legal in tickets but not in session names.
+/// `:` and `/` are legal in tickets but not in session names, which STS also
+/// caps at 64 characters (`audit-` + 58).
 fn profile_safe(ticket: &str) -> String {
     ticket
         .chars()
         .map(|c| if c == ':' || c == '/' { '_' } else { c })
+        .take(58)
         .collect()
 }
 

@@ -58,14 +58,18 @@ pub struct GrantRequest {
     pub fingerprint: String,
 }
 
-/// SHA-256 of the canonical JSON (keys sorted at every level) of the request as
-/// sent. A replay that leaves `start` to default to "now" has the same fingerprint.
+/// SHA-256 of the canonical JSON (keys sorted at every level, `null` fields
+/// dropped: they mean "not given") of the request as sent. A replay that leaves
+/// `start` to default to "now" has the same fingerprint.
 pub fn fingerprint(request: &Value) -> String {
     fn canonical(v: &Value) -> Value {
         match v {
             Value::Object(m) => {
-                let sorted: BTreeMap<&String, Value> =
-                    m.iter().map(|(k, v)| (k, canonical(v))).collect();
+                let sorted: BTreeMap<&String, Value> = m
+                    .iter()
+                    .filter(|(_, v)| !v.is_null())
+                    .map(|(k, v)| (k, canonical(v)))
+                    .collect();
                 Value::Object(sorted.into_iter().map(|(k, v)| (k.clone(), v)).collect())
             }
             Value::Array(a) => Value::Array(a.iter().map(canonical).collect()),
@@ -257,16 +261,18 @@ fn parse_principals(
 }
 
 fn parse_window(obj: &Map<String, Value>, rules: &RequestRules<'_>) -> Result<Window> {
+    // Windows are whole seconds; so is the "now" they are compared with.
+    let now = super::window::truncate_to_second(rules.now);
     let start = match optional_str(obj, "start")? {
         Some(raw) => {
             let start = parse_timestamp(raw).map_err(field_err("start"))?;
-            if start < rules.now - START_PAST_TOLERANCE {
+            if start < now - START_PAST_TOLERANCE {
                 return Err(Error::invalid(
                     "start",
                     "start must not be more than 5 minutes in the past",
                 ));
             }
-            if start > rules.now + START_MAX_AHEAD {
+            if start > now + START_MAX_AHEAD {
                 return Err(Error::invalid(
                     "start",
                     "start must not be more than 90 days ahead",
@@ -274,7 +280,7 @@ fn parse_window(obj: &Map<String, Value>, rules: &RequestRules<'_>) -> Result<Wi
             }
             start
         }
-        None => super::window::truncate_to_second(rules.now),
+        None => now,
     };
     let end = match (optional_str(obj, "end")?, optional_str(obj, "duration")?) {
         (Some(_), Some(_)) => {
@@ -309,7 +315,7 @@ fn parse_window(obj: &Map<String, Value>, rules: &RequestRules<'_>) -> Result<Wi
     } else {
         "duration"
     };
-    if end <= rules.now {
+    if end <= now {
         return Err(Error::invalid(
             end_field,
             "the window must end in the future",
@@ -672,6 +678,21 @@ mod tests {
     }
 
     #[test]
+    fn start_is_compared_with_now_at_whole_seconds() {
+        let own = AccountId::parse(OWN).unwrap();
+        let rules = RequestRules {
+            now: now() + Duration::milliseconds(900),
+            own_account: &own,
+            partition: Partition::Aws,
+            allowed_targets: &[],
+            max_grant_duration: Duration::days(30),
+            trust_policy_max_chars: 2048,
+        };
+        let req = with("start", json!(ts(-Duration::minutes(5))));
+        assert!(GrantRequest::parse(&req, &rules).is_ok());
+    }
+
+    #[test]
     fn exactly_one_of_end_and_duration() {
         rejects(without("duration"), ErrorCode::MissingField, "end");
         rejects(
@@ -777,7 +798,10 @@ mod tests {
         let a: Value = serde_json::from_str(r#"{"ticket":"T","duration":"1h"}"#).unwrap();
         let b: Value = serde_json::from_str(r#"{"duration":"1h","ticket":"T"}"#).unwrap();
         let c: Value = serde_json::from_str(r#"{"duration":"2h","ticket":"T"}"#).unwrap();
+        let d: Value =
+            serde_json::from_str(r#"{"duration":"1h","ticket":"T","reason":null}"#).unwrap();
         assert_eq!(fingerprint(&a), fingerprint(&b));
+        assert_eq!(fingerprint(&a), fingerprint(&d), "null is not given");
         assert_ne!(fingerprint(&a), fingerprint(&c));
     }
 }

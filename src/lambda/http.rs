@@ -16,20 +16,20 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Route {
-    CreateGrant,
-    ShowGrant,
-    RevokeGrant,
-    ExtendGrant,
+    Create,
+    Show,
+    Revoke,
+    Extend,
 }
 
 /// The route of a method and path, `Err` with the HTTP answer otherwise.
 fn route<'a>(method: &str, path: &'a str) -> std::result::Result<(Route, Option<&'a str>), Value> {
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let (route, ticket, allowed) = match segments.as_slice() {
-        ["grants"] => (Route::CreateGrant, None, "POST"),
-        ["grants", t] => (Route::ShowGrant, Some(*t), "GET"),
-        ["grants", t, "revoke"] => (Route::RevokeGrant, Some(*t), "POST"),
-        ["grants", t, "extend"] => (Route::ExtendGrant, Some(*t), "POST"),
+        ["grants"] => (Route::Create, None, "POST"),
+        ["grants", t] => (Route::Show, Some(*t), "GET"),
+        ["grants", t, "revoke"] => (Route::Revoke, Some(*t), "POST"),
+        ["grants", t, "extend"] => (Route::Extend, Some(*t), "POST"),
         _ => {
             return Err(response(
                 404,
@@ -59,7 +59,9 @@ pub fn response(status: u16, body: &Value) -> Value {
 
 fn error_response(e: &Error) -> Value {
     match e {
-        Error::Rejected { .. } => tracing::warn!(code = e.code().as_str(), message = %e, "webhook rejected"),
+        Error::Rejected { .. } => {
+            tracing::warn!(code = e.code().as_str(), message = %e, "webhook rejected")
+        }
         Error::Internal(inner) => tracing::error!(error = %format!("{inner:#}"), "webhook failed"),
     }
     response(e.code().http_status(), &e.to_json())
@@ -83,16 +85,26 @@ fn body_bytes(event: &Map<String, Value>) -> Result<Vec<u8>> {
     let raw = match event.get("body") {
         None | Some(Value::Null) => return Ok(vec![]),
         Some(Value::String(s)) => s,
-        Some(_) => return Err(Error::reject(ErrorCode::InvalidRequest, "the event body must be a string")),
+        Some(_) => {
+            return Err(Error::reject(
+                ErrorCode::InvalidRequest,
+                "the event body must be a string",
+            ));
+        }
     };
-    let encoded = event.get("isBase64Encoded").and_then(Value::as_bool).unwrap_or(false);
+    let encoded = event
+        .get("isBase64Encoded")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     if encoded {
         if raw.len() > MAX_BODY_BYTES.div_ceil(3) * 4 + 4 {
             return Err(too_large());
         }
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(raw.trim())
-            .map_err(|_| Error::reject(ErrorCode::InvalidRequest, "the body is not valid base64"))?;
+            .map_err(|_| {
+                Error::reject(ErrorCode::InvalidRequest, "the body is not valid base64")
+            })?;
         if bytes.len() > MAX_BODY_BYTES {
             return Err(too_large());
         }
@@ -122,7 +134,10 @@ fn path_ticket(segment: &str) -> Result<Ticket> {
     // Taken literally: an encoded character (e.g. %2F) or a dot segment never
     // names a ticket, so nothing can reach another route or another ticket.
     if segment == "." || segment == ".." || segment.contains('%') {
-        return Err(Error::invalid("ticket", "the ticket in the path is not valid"));
+        return Err(Error::invalid(
+            "ticket",
+            "the ticket in the path is not valid",
+        ));
     }
     Ticket::parse(segment).map_err(|e| Error::invalid("ticket", format!("ticket {e}")))
 }
@@ -130,18 +145,28 @@ fn path_ticket(segment: &str) -> Result<Ticket> {
 fn json_object(body: &[u8]) -> Result<Map<String, Value>> {
     let text = std::str::from_utf8(body)
         .map_err(|_| Error::reject(ErrorCode::InvalidRequest, "the body is not valid UTF-8"))?;
-    let value: Value = serde_json::from_str(text)
-        .map_err(|e| Error::reject(ErrorCode::InvalidRequest, format!("the body is not JSON: {e}")))?;
+    let value: Value = serde_json::from_str(text).map_err(|e| {
+        Error::reject(
+            ErrorCode::InvalidRequest,
+            format!("the body is not JSON: {e}"),
+        )
+    })?;
     match value {
         Value::Object(m) => Ok(m),
-        _ => Err(Error::reject(ErrorCode::InvalidRequest, "the body must be a JSON object")),
+        _ => Err(Error::reject(
+            ErrorCode::InvalidRequest,
+            "the body must be a JSON object",
+        )),
     }
 }
 
 /// A body field `ticket` is allowed on revoke/extend only if it repeats the path's.
 fn same_ticket(body: &Map<String, Value>, ticket: &Ticket) -> Result<()> {
     if body.contains_key("ticket") && &parse_ticket_field(body)? != ticket {
-        return Err(Error::invalid("ticket", "the ticket in the body differs from the one in the path"));
+        return Err(Error::invalid(
+            "ticket",
+            "the ticket in the body differs from the one in the path",
+        ));
     }
     Ok(())
 }
@@ -177,29 +202,44 @@ async fn respond(handler: &Handler, event: &Map<String, Value>) -> Result<Value>
     let service = &handler.service;
     let ticket = ticket_segment.map(path_ticket).transpose()?;
     match (route, ticket) {
-        (Route::CreateGrant, _) => {
+        (Route::Create, _) => {
             let request = Value::Object(json_object(&body)?);
             let created = service.create(&request).await?;
-            let status = if matches!(created, Created::New(_)) { 201 } else { 200 };
+            let status = if matches!(created, Created::New(_)) {
+                201
+            } else {
+                200
+            };
             Ok(response(status, &created.grant().view(true)))
         }
-        (Route::ShowGrant, Some(ticket)) => Ok(response(200, &service.get(&ticket).await?.view(false))),
-        (Route::RevokeGrant, Some(ticket)) => {
-            let body = if body.is_empty() { Map::new() } else { json_object(&body)? };
+        (Route::Show, Some(ticket)) => Ok(response(200, &service.get(&ticket).await?.view(false))),
+        (Route::Revoke, Some(ticket)) => {
+            // A JSON object is required: an empty body's signature is the fixed
+            // token every GET carries, and must not be able to revoke.
+            let body = json_object(&body)?;
             only_fields(&body, &["reason", "ticket"])?;
             same_ticket(&body, &ticket)?;
             let reason = optional_str(&body, "reason")?
-                .map(|r| parse_text(r, 0, 1024).map_err(|e| Error::invalid("reason", format!("reason {e}"))))
+                .map(|r| {
+                    parse_text(r, 0, 1024)
+                        .map_err(|e| Error::invalid("reason", format!("reason {e}")))
+                })
                 .transpose()?;
-            Ok(response(200, &service.revoke(&ticket, reason.as_deref()).await?.view(true)))
+            Ok(response(
+                200,
+                &service.revoke(&ticket, reason.as_deref()).await?.view(true),
+            ))
         }
-        (Route::ExtendGrant, Some(ticket)) => {
+        (Route::Extend, Some(ticket)) => {
             let body = json_object(&body)?;
             only_fields(&body, &["end", "ticket"])?;
             same_ticket(&body, &ticket)?;
             let end = parse_timestamp(required_str(&body, "end")?)
                 .map_err(|e| Error::invalid("end", format!("end {e}")))?;
-            Ok(response(200, &service.extend(&ticket, end).await?.view(true)))
+            Ok(response(
+                200,
+                &service.extend(&ticket, end).await?.view(true),
+            ))
         }
         (_, None) => unreachable!("every route but create has a ticket"),
     }
@@ -211,10 +251,19 @@ mod tests {
 
     #[test]
     fn routes_and_methods() {
-        assert_eq!(route("POST", "/grants").unwrap(), (Route::CreateGrant, None));
-        assert_eq!(route("GET", "/grants/AUD-1").unwrap(), (Route::ShowGrant, Some("AUD-1")));
-        assert_eq!(route("POST", "/grants/AUD-1/revoke").unwrap().0, Route::RevokeGrant);
-        assert_eq!(route("POST", "/grants/AUD-1/extend").unwrap().0, Route::ExtendGrant);
+        assert_eq!(route("POST", "/grants").unwrap(), (Route::Create, None));
+        assert_eq!(
+            route("GET", "/grants/AUD-1").unwrap(),
+            (Route::Show, Some("AUD-1"))
+        );
+        assert_eq!(
+            route("POST", "/grants/AUD-1/revoke").unwrap().0,
+            Route::Revoke
+        );
+        assert_eq!(
+            route("POST", "/grants/AUD-1/extend").unwrap().0,
+            Route::Extend
+        );
         for (m, p, status) in [
             ("GET", "/grants", 405),
             ("PUT", "/grants/AUD-1", 405),
@@ -250,18 +299,33 @@ mod tests {
         };
         assert_eq!(path_of(&ev("/prod/grants", "prod")), "/grants");
         assert_eq!(path_of(&ev("/grants", "$default")), "/grants");
-        assert_eq!(path_of(&ev("/production/grants", "prod")), "/production/grants");
+        assert_eq!(
+            path_of(&ev("/production/grants", "prod")),
+            "/production/grants"
+        );
     }
 
     #[test]
     fn bodies_over_64_kib_are_refused_before_decoding() {
         let big = "x".repeat(MAX_BODY_BYTES + 1);
         let ev = json!({"body": big}).as_object().unwrap().clone();
-        assert_eq!(body_bytes(&ev).unwrap_err().code(), ErrorCode::PayloadTooLarge);
+        assert_eq!(
+            body_bytes(&ev).unwrap_err().code(),
+            ErrorCode::PayloadTooLarge
+        );
         let b64 = base64::engine::general_purpose::STANDARD.encode(vec![b'x'; MAX_BODY_BYTES + 1]);
-        let ev = json!({"body": b64, "isBase64Encoded": true}).as_object().unwrap().clone();
-        assert_eq!(body_bytes(&ev).unwrap_err().code(), ErrorCode::PayloadTooLarge);
-        let ok = json!({"body": "x".repeat(MAX_BODY_BYTES)}).as_object().unwrap().clone();
+        let ev = json!({"body": b64, "isBase64Encoded": true})
+            .as_object()
+            .unwrap()
+            .clone();
+        assert_eq!(
+            body_bytes(&ev).unwrap_err().code(),
+            ErrorCode::PayloadTooLarge
+        );
+        let ok = json!({"body": "x".repeat(MAX_BODY_BYTES)})
+            .as_object()
+            .unwrap()
+            .clone();
         assert_eq!(body_bytes(&ok).unwrap().len(), MAX_BODY_BYTES);
     }
 }

@@ -23,7 +23,11 @@ pub const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_secs(
 
 /// What the handler answers. `Err` only for our own failures (worth a retry by
 /// Lambda's async invoke); a rejection is a result, logged and not retried.
-pub async fn handle_event(handler: &Handler, event: Value, deadline: Option<tokio::time::Instant>) -> Result<Value> {
+pub async fn handle_event(
+    handler: &Handler,
+    event: Value,
+    deadline: Option<tokio::time::Instant>,
+) -> Result<Value> {
     let outcome = route(handler, &event, deadline).await;
     match outcome {
         Ok(v) => Ok(v),
@@ -52,7 +56,11 @@ async fn route(
     let obj = event.as_object().ok_or_else(|| {
         Error::reject(ErrorCode::InvalidRequest, "the event must be a JSON object")
     })?;
-    if obj.get("requestContext").and_then(|rc| rc.get("http")).is_some() {
+    if obj
+        .get("requestContext")
+        .and_then(|rc| rc.get("http"))
+        .is_some()
+    {
         return Ok(http::handle(handler, obj).await);
     }
     if obj.contains_key("detail-type") {

@@ -22,8 +22,8 @@ use audit_grants::aws::iam::IamRoles;
 use audit_grants::aws::sts::StsIdentity;
 use audit_grants::config::Settings;
 use audit_grants::domain::parse_timestamp;
-use audit_grants::ports::{CallerIdentity, Clock};
 use audit_grants::lambda::Handler;
+use audit_grants::ports::{CallerIdentity, Clock};
 use audit_grants::service::GrantService;
 use audit_grants::webhook::WebhookAuth;
 use aws_config::BehaviorVersion;
@@ -573,7 +573,11 @@ pub fn http_event(method: &str, path: &str, body: &[u8], signature: Option<&str>
 
 /// Status and parsed body of an HTTP response from the handler.
 pub fn http_result(response: &Value) -> (u64, Value) {
-    assert_eq!(response["headers"]["content-type"], "application/json", "{response}");
-    let body = serde_json::from_str(response["body"].as_str().expect("a string body")).expect("a JSON body");
+    assert_eq!(
+        response["headers"]["content-type"], "application/json",
+        "{response}"
+    );
+    let body = serde_json::from_str(response["body"].as_str().expect("a string body"))
+        .expect("a JSON body");
     (response["statusCode"].as_u64().expect("a status"), body)
 }

@@ -50,7 +50,9 @@ impl RuntimeApi {
         let s = shared.clone();
         tokio::spawn(async move {
             loop {
-                let Ok((conn, _)) = listener.accept().await else { continue };
+                let Ok((conn, _)) = listener.accept().await else {
+                    continue;
+                };
                 let s = s.clone();
                 tokio::spawn(async move {
                     let _ = serve(conn, s).await;
@@ -108,7 +110,9 @@ impl RuntimeApi {
                 notified.await;
             }
         };
-        tokio::time::timeout(timeout, wait).await.expect("the function asked for work")
+        tokio::time::timeout(timeout, wait)
+            .await
+            .expect("the function asked for work")
     }
 }
 
@@ -118,7 +122,9 @@ struct Request {
     body: Vec<u8>,
 }
 
-async fn read_request(r: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) -> std::io::Result<Option<Request>> {
+async fn read_request(
+    r: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
+) -> std::io::Result<Option<Request>> {
     let mut line = String::new();
     if r.read_line(&mut line).await? == 0 {
         return Ok(None);
@@ -139,7 +145,9 @@ async fn read_request(r: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) -> std:
             if k.eq_ignore_ascii_case("content-length") {
                 length = v.trim().parse().unwrap_or(0);
             }
-            if k.eq_ignore_ascii_case("transfer-encoding") && v.to_ascii_lowercase().contains("chunked") {
+            if k.eq_ignore_ascii_case("transfer-encoding")
+                && v.to_ascii_lowercase().contains("chunked")
+            {
                 chunked = true;
             }
         }
@@ -149,7 +157,8 @@ async fn read_request(r: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) -> std:
         loop {
             let mut size = String::new();
             r.read_line(&mut size).await?;
-            let n = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16).unwrap_or(0);
+            let n = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16)
+                .unwrap_or(0);
             let mut chunk = vec![0u8; n + 2];
             r.read_exact(&mut chunk).await?;
             if n == 0 {
