@@ -144,14 +144,41 @@ fn the_operator_commands_end_to_end() {
     assert!(stderr(&bad).contains("invalid_field"), "{}", stderr(&bad));
     assert!(bad.stdout.is_empty());
 
+    let new_end = audit_grants::domain::format_timestamp(
+        chrono::Utc::now() + chrono::Duration::hours(2) + chrono::Duration::minutes(30),
+    );
+    let extended = run(
+        &mut configured(&table),
+        &["extend", &ticket, "--end", &new_end, "--json"],
+    );
+    assert!(extended.status.success(), "{}", stderr(&extended));
+    assert_eq!(stdout_json(&extended)["end"], new_end.as_str());
+    let past = run(
+        &mut configured(&table),
+        &["extend", &ticket, "--end", "2020-01-01T00:00:00Z"],
+    );
+    assert_eq!(past.status.code(), Some(1));
+    assert!(stderr(&past).contains("invalid_field"), "{}", stderr(&past));
+
     let shown = run(&mut configured(&table), &["show", &ticket, "--json"]);
     let shown = stdout_json(&shown);
-    assert_eq!(shown["history"].as_array().unwrap().len(), 2);
+    let history = shown["history"].as_array().unwrap();
+    assert_eq!(
+        history.len(),
+        3,
+        "pending, active, and the move: {history:?}"
+    );
+    assert!(
+        history[2]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("end moved from")
+    );
 
     let listed = run(&mut configured(&table), &["list"]);
     let text = String::from_utf8_lossy(&listed.stdout);
     assert!(text.starts_with("TICKET"), "{text}");
-    assert!(text.contains(&ticket) && text.contains("1h 59m"), "{text}");
+    assert!(text.contains(&ticket) && text.contains("2h 29m"), "{text}");
 
     let dry = run(&mut configured(&table), &["sweep", "--dry-run", "--json"]);
     assert!(dry.status.success());

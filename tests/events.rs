@@ -78,6 +78,37 @@ async fn the_sample_events_grant_extend_revoke_and_sweep() {
         trust["Statement"][0]["Condition"]["DateLessThan"]["aws:CurrentTime"],
         "2026-12-06T17:00:00Z"
     );
+    let role = env
+        .role(
+            &audit_grants::domain::Ticket::parse("AUD-1042")
+                .unwrap()
+                .role_name(),
+        )
+        .await
+        .unwrap();
+    let expires = role
+        .tags()
+        .iter()
+        .find(|t| t.key() == "audit-grants:expires-at")
+        .unwrap();
+    assert_eq!(
+        expires.value(),
+        "2026-12-06T17:00:00Z",
+        "the expiry tag moves with the trust"
+    );
+    let (g, history) = env
+        .service
+        .show(&audit_grants::domain::Ticket::parse("AUD-1042").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        audit_grants::domain::format_timestamp(g.window.end()),
+        "2026-12-06T17:00:00Z"
+    );
+    assert_eq!(
+        history.last().unwrap().reason,
+        "end moved from 2026-12-04T08:00:00Z to 2026-12-06T17:00:00Z"
+    );
 
     let revoked = handle_event(s, event("revoke-request.json"), None)
         .await
