@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: demo test lint build unit clean-venv
+.PHONY: demo test lint build unit templates
 
 ## Run the main job locally: emulator up, set up, grant, show, sweep, show, emulator down.
 demo:
@@ -13,12 +13,17 @@ demo:
 test:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets --quiet -- -D warnings
+	scripts/check-templates.sh
 	scripts/moto.sh $(CARGO) test --all-targets
 
 ## Format and lint only.
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
+
+## cfn-lint, sam validate --lint and checkov on both templates.
+templates:
+	scripts/check-templates.sh
 
 ## Unit tests only (no emulator).
 unit:

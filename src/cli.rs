@@ -98,6 +98,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print the permissions-boundary policy document (as `setup` creates it and
+    /// the SAM templates deploy it).
+    BoundaryPolicy,
     /// Tear down what is due as of a time (default now).
     Sweep {
         #[arg(long)]
@@ -140,6 +143,12 @@ fn time_arg(field: &str, raw: &str) -> Result<DateTime<Utc>, Error> {
 }
 
 pub async fn run(cli: Cli) -> ExitCode {
+    if let Command::BoundaryPolicy = cli.command {
+        print_json(
+            &serde_json::to_value(crate::policy::permissions_boundary()).expect("serialises"),
+        );
+        return ExitCode::SUCCESS;
+    }
     let settings = match Settings::from_env() {
         Ok(s) => Arc::new(s),
         Err(e) => {
@@ -184,7 +193,9 @@ pub async fn run(cli: Cli) -> ExitCode {
 async fn execute(handler: &Handler, command: Command) -> Result<ExitCode, Error> {
     let service: &GrantService = &handler.service;
     match command {
-        Command::Setup { .. } => unreachable!("handled before the service is built"),
+        Command::Setup { .. } | Command::BoundaryPolicy => {
+            unreachable!("handled before the service is built")
+        }
         Command::Invoke { file } => {
             let text = read_input(&file)
                 .map_err(|e| Error::Internal(e.context(format!("reading {file}"))))?;

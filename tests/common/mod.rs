@@ -179,7 +179,7 @@ impl Intercept for MotoAccount {
 /// Records every AWS operation a client sends (`iam:CreateRole`,
 /// `dynamodb:TransactWriteItems`…), in order.
 #[derive(Debug, Clone, Default)]
-pub struct CallLog(pub Arc<Mutex<Vec<String>>>);
+pub struct CallLog(pub Arc<Mutex<Vec<String>>>, pub Arc<Mutex<Vec<String>>>);
 
 impl CallLog {
     pub fn take(&self) -> Vec<String> {
@@ -187,6 +187,10 @@ impl CallLog {
     }
     pub fn calls(&self) -> Vec<String> {
         self.0.lock().unwrap().clone()
+    }
+    /// The form bodies of the STS calls (URL-decoded), in order.
+    pub fn sts_bodies(&self) -> Vec<String> {
+        self.1.lock().unwrap().clone()
     }
 }
 
@@ -223,6 +227,9 @@ impl Intercept for CallLog {
             } else {
                 "iam"
             };
+            if service == "sts" {
+                self.1.lock().unwrap().push(url_decode(&body));
+            }
             format!("{service}:{action}")
         };
         self.0.lock().unwrap().push(op);
@@ -251,6 +258,23 @@ pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
         .retry_config(RetryConfig::standard().with_max_attempts(3))
         .load()
         .await
+}
+
+/// SDK clients acting in the emulator's default account (123456789012) as
+/// plain credentials would: no account header, so credentials from AssumeRole
+/// act in the account they belong to.
+pub async fn default_account_clients(log: &CallLog) -> AwsClients {
+    let conf = sdk_config(&proxy_url()).await;
+    AwsClients {
+        iam: aws_sdk_iam::Client::from_conf(aws_sdk_iam::config::Builder::from(&conf).interceptor(log.clone()).build()),
+        sts: aws_sdk_sts::Client::from_conf(aws_sdk_sts::config::Builder::from(&conf).interceptor(log.clone()).build()),
+        dynamodb: aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&conf).interceptor(log.clone()).build(),
+        ),
+        secrets: aws_sdk_secretsmanager::Client::from_conf(
+            aws_sdk_secretsmanager::config::Builder::from(&conf).interceptor(log.clone()).build(),
+        ),
+    }
 }
 
 /// SDK clients acting in `account` on the emulator, through the proxy, with

@@ -1,0 +1,113 @@
+//! Grants into another target account through its provisioner role, against
+//! the emulator with two accounts.
+
+mod common;
+
+use std::sync::Arc;
+
+use audit_grants::config::BoundaryArn;
+use audit_grants::domain::{AccountId, GrantStatus, Partition, Ticket};
+use audit_grants::error::ErrorCode;
+use audit_grants::ports::CallerIdentity;
+use common::*;
+use serde_json::json;
+
+const OWN: &str = "123456789012";
+
+#[tokio::test]
+async fn a_grant_in_a_listed_target_account_is_made_and_torn_down_there() {
+    let calls = CallLog::default();
+    let own = default_account_clients(&calls).await;
+    let target = fresh_account();
+    let target_clients = clients_in(&target, &CallLog::default()).await;
+
+    // What deploy/provisioner-role.yaml deploys in the target account.
+    target_clients
+        .iam
+        .create_role()
+        .role_name("audit-grants-provisioner")
+        .assume_role_policy_document(
+            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Principal": {"AWS": format!("arn:aws:iam::{OWN}:role/audit-grants-fn")},
+                "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"]}]})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let target_boundary = BoundaryArn {
+        partition: Partition::Aws,
+        account: AccountId::parse(&target).unwrap(),
+        path: "/audit-grants/".into(),
+        name: "audit-grants-boundary".into(),
+    };
+    audit_grants::aws::iam::ensure_boundary_policy(&target_clients.iam, &target_boundary)
+        .await
+        .unwrap();
+
+    let table = format!("xacct-{}", fresh_account());
+    let mut settings = settings_for(OWN, &[("TARGET_ACCOUNTS", &target)]);
+    settings.table_name = table;
+    let settings = Arc::new(settings);
+    audit_grants::app::setup(&own, &settings).await.unwrap();
+    let identity: Arc<dyn CallerIdentity> = Arc::new(audit_grants::aws::sts::StsIdentity::new(own.sts.clone()));
+    let clock = TestClock::at(chrono::Utc::now());
+    let service = TestEnv::service_over(&own, &settings, &identity, &clock);
+
+    let ticket_text = format!("XACCT:{}", fresh_account());
+    let ticket = Ticket::parse(&ticket_text).unwrap();
+    let mut req = request(&ticket_text);
+    req["target_account"] = json!(target);
+    calls.take();
+    let g = service.create(&req).await.unwrap();
+    let grant = g.grant();
+    assert_eq!(grant.status, GrantStatus::Active);
+    assert_eq!(
+        grant.role_arn,
+        format!("arn:aws:iam::{target}:role/audit-grants/{}", ticket.role_name())
+    );
+
+    // The role is in the target account, with the target's boundary; not here.
+    let role = target_clients
+        .iam
+        .get_role()
+        .role_name(ticket.role_name())
+        .send()
+        .await
+        .unwrap()
+        .role
+        .unwrap();
+    assert_eq!(
+        role.permissions_boundary().and_then(|b| b.permissions_boundary_arn()),
+        Some(format!("arn:aws:iam::{target}:policy/audit-grants/audit-grants-boundary").as_str())
+    );
+    assert!(own.iam.get_role().role_name(ticket.role_name()).send().await.is_err());
+
+    // Through the provisioner role, with the ticket as session name and source identity.
+    let assumed: Vec<String> = calls
+        .sts_bodies()
+        .into_iter()
+        .filter(|b| b.contains("Action=AssumeRole"))
+        .collect();
+    assert!(!assumed.is_empty(), "{:?}", calls.calls());
+    let session = audit_grants::aws::sts::session_name(&ticket);
+    for body in &assumed {
+        assert!(
+            body.contains(&format!("RoleArn=arn:aws:iam::{target}:role/audit-grants-provisioner")),
+            "{body}"
+        );
+        assert!(body.contains(&format!("RoleSessionName={session}")), "{body}");
+        assert!(body.contains(&format!("SourceIdentity={session}")), "{body}");
+    }
+
+    // Teardown happens there too.
+    let revoked = service.revoke(&ticket, Some("done")).await.unwrap();
+    assert_eq!(revoked.status, GrantStatus::Revoked);
+    assert!(target_clients.iam.get_role().role_name(ticket.role_name()).send().await.is_err());
+
+    // A target that is not listed is refused and changes nothing.
+    let mut other = request(&format!("XACCT:{}", fresh_account()));
+    other["target_account"] = json!("444455556666");
+    let err = service.create(&other).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::TargetNotAllowed);
+}
