@@ -50,7 +50,8 @@ async fn a_grant_in_a_listed_target_account_is_made_and_torn_down_there() {
     settings.table_name = table;
     let settings = Arc::new(settings);
     audit_grants::app::setup(&own, &settings).await.unwrap();
-    let identity: Arc<dyn CallerIdentity> = Arc::new(audit_grants::aws::sts::StsIdentity::new(own.sts.clone()));
+    let identity: Arc<dyn CallerIdentity> =
+        Arc::new(audit_grants::aws::sts::StsIdentity::new(own.sts.clone()));
     let clock = TestClock::at(chrono::Utc::now());
     let service = TestEnv::service_over(&own, &settings, &identity, &clock);
 
@@ -64,7 +65,10 @@ async fn a_grant_in_a_listed_target_account_is_made_and_torn_down_there() {
     assert_eq!(grant.status, GrantStatus::Active);
     assert_eq!(
         grant.role_arn,
-        format!("arn:aws:iam::{target}:role/audit-grants/{}", ticket.role_name())
+        format!(
+            "arn:aws:iam::{target}:role/audit-grants/{}",
+            ticket.role_name()
+        )
     );
 
     // The role is in the target account, with the target's boundary; not here.
@@ -78,10 +82,18 @@ async fn a_grant_in_a_listed_target_account_is_made_and_torn_down_there() {
         .role
         .unwrap();
     assert_eq!(
-        role.permissions_boundary().and_then(|b| b.permissions_boundary_arn()),
+        role.permissions_boundary()
+            .and_then(|b| b.permissions_boundary_arn()),
         Some(format!("arn:aws:iam::{target}:policy/audit-grants/audit-grants-boundary").as_str())
     );
-    assert!(own.iam.get_role().role_name(ticket.role_name()).send().await.is_err());
+    assert!(
+        own.iam
+            .get_role()
+            .role_name(ticket.role_name())
+            .send()
+            .await
+            .is_err()
+    );
 
     // Through the provisioner role, with the ticket as session name and source identity.
     let assumed: Vec<String> = calls
@@ -93,17 +105,33 @@ async fn a_grant_in_a_listed_target_account_is_made_and_torn_down_there() {
     let session = audit_grants::aws::sts::session_name(&ticket);
     for body in &assumed {
         assert!(
-            body.contains(&format!("RoleArn=arn:aws:iam::{target}:role/audit-grants-provisioner")),
+            body.contains(&format!(
+                "RoleArn=arn:aws:iam::{target}:role/audit-grants-provisioner"
+            )),
             "{body}"
         );
-        assert!(body.contains(&format!("RoleSessionName={session}")), "{body}");
-        assert!(body.contains(&format!("SourceIdentity={session}")), "{body}");
+        assert!(
+            body.contains(&format!("RoleSessionName={session}")),
+            "{body}"
+        );
+        assert!(
+            body.contains(&format!("SourceIdentity={session}")),
+            "{body}"
+        );
     }
 
     // Teardown happens there too.
     let revoked = service.revoke(&ticket, Some("done")).await.unwrap();
     assert_eq!(revoked.status, GrantStatus::Revoked);
-    assert!(target_clients.iam.get_role().role_name(ticket.role_name()).send().await.is_err());
+    assert!(
+        target_clients
+            .iam
+            .get_role()
+            .role_name(ticket.role_name())
+            .send()
+            .await
+            .is_err()
+    );
 
     // A target that is not listed is refused and changes nothing.
     let mut other = request(&format!("XACCT:{}", fresh_account()));

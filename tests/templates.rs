@@ -26,7 +26,11 @@ fn to_json(v: serde_yaml::Value) -> Value {
         Y::Tagged(t) => {
             let tag = t.tag.to_string();
             let name = tag.trim_start_matches('!');
-            let key = if name == "Ref" { "Ref".to_owned() } else { format!("Fn::{name}") };
+            let key = if name == "Ref" {
+                "Ref".to_owned()
+            } else {
+                format!("Fn::{name}")
+            };
             json!({ key: to_json(t.value) })
         }
     }
@@ -47,9 +51,9 @@ fn statements(doc: &Value) -> Vec<Value> {
         .as_array()
         .unwrap()
         .iter()
-        .filter_map(|s| match s.get("Fn::If") {
-            Some(alt) => Some(alt[1].clone()),
-            None => Some(s.clone()),
+        .map(|s| match s.get("Fn::If") {
+            Some(alt) => alt[1].clone(),
+            None => s.clone(),
         })
         .collect()
 }
@@ -82,16 +86,25 @@ fn assert_grant_role_privileges_are_scoped(doc: &Value, what: &str) {
                 .contains(&a.as_str()),
                 "{what}: {a} is never needed"
             );
-            let iam_write = a.starts_with("iam:") && !a.starts_with("iam:Get") && !a.starts_with("iam:List");
+            let iam_write =
+                a.starts_with("iam:") && !a.starts_with("iam:Get") && !a.starts_with("iam:List");
             if iam_write {
-                assert!(!resources.iter().any(|r| r == "*"), "{what}: IAM write on *: {st}");
                 assert!(
-                    resources.iter().all(|r| r == ROLE_UNDER_PATH || r == INSTANCE_PROFILES),
+                    !resources.iter().any(|r| r == "*"),
+                    "{what}: IAM write on *: {st}"
+                );
+                assert!(
+                    resources
+                        .iter()
+                        .all(|r| r == ROLE_UNDER_PATH || r == INSTANCE_PROFILES),
                     "{what}: IAM writes only under the role path: {st}"
                 );
             }
         }
-        if actions.iter().any(|a| a == "iam:CreateRole" || a == "iam:PutRolePermissionsBoundary") {
+        if actions
+            .iter()
+            .any(|a| a == "iam:CreateRole" || a == "iam:PutRolePermissionsBoundary")
+        {
             assert_eq!(
                 st["Condition"]["StringEquals"]["iam:PermissionsBoundary"],
                 json!({"Ref": "PermissionsBoundary"}),
@@ -130,7 +143,10 @@ fn the_boundary_in_both_templates_is_the_one_setup_creates() {
             boundary_from_code(),
             "{path}: run `cargo build && python3 scripts/sync-boundary.py`"
         );
-        assert_eq!(boundary["Properties"]["ManagedPolicyName"], "audit-grants-boundary");
+        assert_eq!(
+            boundary["Properties"]["ManagedPolicyName"],
+            "audit-grants-boundary"
+        );
         assert_eq!(boundary["Properties"]["Path"], json!({"Ref": "RolePath"}));
     }
 }
@@ -152,11 +168,18 @@ fn the_functions_own_policy_is_least_privilege_with_conditions() {
                 json!([{"Fn::GetAtt": "GrantsTable.Arn"}, {"Fn::Sub": "${GrantsTable.Arn}/index/due"}]),
                 "DynamoDB only on its table"
             );
-            assert!(!actions.iter().any(|a| a == "dynamodb:Scan" || a == "dynamodb:DeleteItem"));
+            assert!(
+                !actions
+                    .iter()
+                    .any(|a| a == "dynamodb:Scan" || a == "dynamodb:DeleteItem")
+            );
         }
         if actions.iter().any(|a| a.starts_with("sts:")) {
             assert_eq!(actions, vec!["sts:AssumeRole", "sts:SetSourceIdentity"]);
-            assert_eq!(resources, vec!["arn:${AWS::Partition}:iam::*:role/${ProvisionerRoleName}"]);
+            assert_eq!(
+                resources,
+                vec!["arn:${AWS::Partition}:iam::*:role/${ProvisionerRoleName}"]
+            );
             assert_eq!(
                 st["Condition"]["StringEquals"]["aws:ResourceAccount"],
                 json!({"Ref": "TargetAccounts"}),
@@ -189,15 +212,33 @@ fn the_function_is_arm64_al2023_cargo_lambda_with_json_logs_and_bounded_concurre
     assert_eq!(p["Handler"], "bootstrap");
     assert_eq!(p["LoggingConfig"]["LogFormat"], "JSON");
     let reserved = p["ReservedConcurrentExecutions"].as_u64().unwrap();
-    assert!((1..=10).contains(&reserved), "reserved concurrency protects IAM");
+    assert!(
+        (1..=10).contains(&reserved),
+        "reserved concurrency protects IAM"
+    );
     // Every setting the binary requires is provided.
     let env = p["Environment"]["Variables"].as_object().unwrap();
-    for k in ["GRANTS_TABLE", "PERMISSIONS_BOUNDARY_ARN", "ROLE_PATH", "MAX_GRANT_DURATION", "TARGET_ACCOUNTS"] {
+    for k in [
+        "GRANTS_TABLE",
+        "PERMISSIONS_BOUNDARY_ARN",
+        "ROLE_PATH",
+        "MAX_GRANT_DURATION",
+        "TARGET_ACCOUNTS",
+    ] {
         assert!(env.contains_key(k), "{k}");
     }
-    assert_eq!(env["PERMISSIONS_BOUNDARY_ARN"], json!({"Ref": "PermissionsBoundary"}));
-    assert_eq!(t["Parameters"]["RolePath"]["Default"], audit_grants::config::DEFAULT_ROLE_PATH);
-    assert_eq!(t["Parameters"]["MaxGrantDuration"]["Default"], audit_grants::config::DEFAULT_MAX_GRANT_DURATION);
+    assert_eq!(
+        env["PERMISSIONS_BOUNDARY_ARN"],
+        json!({"Ref": "PermissionsBoundary"})
+    );
+    assert_eq!(
+        t["Parameters"]["RolePath"]["Default"],
+        audit_grants::config::DEFAULT_ROLE_PATH
+    );
+    assert_eq!(
+        t["Parameters"]["MaxGrantDuration"]["Default"],
+        audit_grants::config::DEFAULT_MAX_GRANT_DURATION
+    );
 }
 
 #[test]
@@ -208,10 +249,16 @@ fn the_table_keeps_its_evidence() {
     assert_eq!(table["UpdateReplacePolicy"], "Retain");
     let p = &table["Properties"];
     assert_eq!(p["BillingMode"], "PAY_PER_REQUEST");
-    assert_eq!(p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"], true);
+    assert_eq!(
+        p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
+        true
+    );
     assert_eq!(p["SSESpecification"]["SSEEnabled"], true);
     assert_eq!(p["DeletionProtectionEnabled"], true);
-    assert!(p.get("TimeToLiveSpecification").is_none(), "grants and history are evidence: no TTL");
+    assert!(
+        p.get("TimeToLiveSpecification").is_none(),
+        "grants and history are evidence: no TTL"
+    );
     let gsi = &p["GlobalSecondaryIndexes"][0];
     assert_eq!(gsi["IndexName"], audit_grants::aws::dynamo::DUE_INDEX);
     assert_eq!(
@@ -223,24 +270,49 @@ fn the_table_keeps_its_evidence() {
 #[test]
 fn the_sweeper_runs_on_a_schedule_with_retries_and_a_dead_letter_queue() {
     let t = load("template.yaml");
-    assert_eq!(t["Parameters"]["SweepSchedule"]["Default"], "rate(5 minutes)");
+    assert_eq!(
+        t["Parameters"]["SweepSchedule"]["Default"],
+        "rate(5 minutes)"
+    );
     let events = &t["Resources"]["AuditGrantsFunction"]["Properties"]["Events"];
     let sweep = &events["Sweep"];
     assert_eq!(sweep["Type"], "ScheduleV2");
-    assert_eq!(sweep["Properties"]["ScheduleExpression"], json!({"Ref": "SweepSchedule"}));
-    let input: Value = serde_json::from_str(sweep["Properties"]["Input"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        sweep["Properties"]["ScheduleExpression"],
+        json!({"Ref": "SweepSchedule"})
+    );
+    let input: Value =
+        serde_json::from_str(sweep["Properties"]["Input"].as_str().unwrap()).unwrap();
     let sample: Value = serde_json::from_str(
-        &std::fs::read_to_string(format!("{}/events/sweep-schedule.json", env!("CARGO_MANIFEST_DIR"))).unwrap(),
+        &std::fs::read_to_string(format!(
+            "{}/events/sweep-schedule.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap(),
     )
     .unwrap();
-    assert_eq!(input, sample, "the schedule sends what events/sweep-schedule.json holds");
-    assert!(sweep["Properties"]["RetryPolicy"]["MaximumRetryAttempts"].as_u64().is_some());
-    assert_eq!(sweep["Properties"]["DeadLetterConfig"]["Arn"], json!({"Fn::GetAtt": "DeadLetterQueue.Arn"}));
+    assert_eq!(
+        input, sample,
+        "the schedule sends what events/sweep-schedule.json holds"
+    );
+    assert!(
+        sweep["Properties"]["RetryPolicy"]["MaximumRetryAttempts"]
+            .as_u64()
+            .is_some()
+    );
+    assert_eq!(
+        sweep["Properties"]["DeadLetterConfig"]["Arn"],
+        json!({"Fn::GetAtt": "DeadLetterQueue.Arn"})
+    );
     let rule = &events["TicketingRequests"];
     assert_eq!(rule["Type"], "EventBridgeRule");
     assert_eq!(
         rule["Properties"]["Pattern"]["detail-type"],
-        json!(["Audit Grant Requested", "Audit Grant Revoke Requested", "Audit Grant Extend Requested"])
+        json!([
+            "Audit Grant Requested",
+            "Audit Grant Revoke Requested",
+            "Audit Grant Extend Requested"
+        ])
     );
     assert!(rule["Properties"]["DeadLetterConfig"]["Arn"].is_object());
     // Every webhook route is wired.
@@ -249,7 +321,12 @@ fn the_sweeper_runs_on_a_schedule_with_retries_and_a_dead_letter_queue() {
         .unwrap()
         .values()
         .filter(|e| e["Type"] == "HttpApi")
-        .map(|e| (e["Properties"]["Method"].as_str().unwrap().to_owned(), e["Properties"]["Path"].as_str().unwrap().to_owned()))
+        .map(|e| {
+            (
+                e["Properties"]["Method"].as_str().unwrap().to_owned(),
+                e["Properties"]["Path"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
     for (m, p) in [
         ("POST", "/grants"),
@@ -261,7 +338,10 @@ fn the_sweeper_runs_on_a_schedule_with_retries_and_a_dead_letter_queue() {
     }
     // Alarms on sweep failures and the dead-letter queue.
     let r = &t["Resources"];
-    assert_eq!(r["SweepFailuresAlarm"]["Properties"]["MetricName"], "SweepFailed");
+    assert_eq!(
+        r["SweepFailuresAlarm"]["Properties"]["MetricName"],
+        "SweepFailed"
+    );
     assert_eq!(r["DeadLetterAlarm"]["Properties"]["Namespace"], "AWS/SQS");
     assert!(r["FunctionLogGroup"]["Properties"]["RetentionInDays"].is_object());
 }
@@ -274,9 +354,18 @@ fn the_provisioner_role_trusts_only_the_function_role_with_a_ticket() {
     let trust = statements(&role["AssumeRolePolicyDocument"]);
     assert_eq!(trust.len(), 1);
     assert_eq!(trust[0]["Effect"], "Allow");
-    assert_eq!(trust[0]["Principal"], json!({"AWS": {"Ref": "AuditGrantsFunctionRoleArn"}}));
-    assert_eq!(strings(&trust[0]["Action"]), vec!["sts:AssumeRole", "sts:SetSourceIdentity"]);
-    assert_eq!(trust[0]["Condition"]["StringLike"]["sts:SourceIdentity"], "audit-grants-*");
+    assert_eq!(
+        trust[0]["Principal"],
+        json!({"AWS": {"Ref": "AuditGrantsFunctionRoleArn"}})
+    );
+    assert_eq!(
+        strings(&trust[0]["Action"]),
+        vec!["sts:AssumeRole", "sts:SetSourceIdentity"]
+    );
+    assert_eq!(
+        trust[0]["Condition"]["StringLike"]["sts:SourceIdentity"],
+        "audit-grants-*"
+    );
     let policies = role["Policies"].as_array().unwrap();
     assert_eq!(policies.len(), 1);
     assert_grant_role_privileges_are_scoped(&policies[0]["PolicyDocument"], "provisioner");

@@ -266,13 +266,25 @@ pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
 pub async fn default_account_clients(log: &CallLog) -> AwsClients {
     let conf = sdk_config(&proxy_url()).await;
     AwsClients {
-        iam: aws_sdk_iam::Client::from_conf(aws_sdk_iam::config::Builder::from(&conf).interceptor(log.clone()).build()),
-        sts: aws_sdk_sts::Client::from_conf(aws_sdk_sts::config::Builder::from(&conf).interceptor(log.clone()).build()),
+        iam: aws_sdk_iam::Client::from_conf(
+            aws_sdk_iam::config::Builder::from(&conf)
+                .interceptor(log.clone())
+                .build(),
+        ),
+        sts: aws_sdk_sts::Client::from_conf(
+            aws_sdk_sts::config::Builder::from(&conf)
+                .interceptor(log.clone())
+                .build(),
+        ),
         dynamodb: aws_sdk_dynamodb::Client::from_conf(
-            aws_sdk_dynamodb::config::Builder::from(&conf).interceptor(log.clone()).build(),
+            aws_sdk_dynamodb::config::Builder::from(&conf)
+                .interceptor(log.clone())
+                .build(),
         ),
         secrets: aws_sdk_secretsmanager::Client::from_conf(
-            aws_sdk_secretsmanager::config::Builder::from(&conf).interceptor(log.clone()).build(),
+            aws_sdk_secretsmanager::config::Builder::from(&conf)
+                .interceptor(log.clone())
+                .build(),
         ),
     }
 }
