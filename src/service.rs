@@ -28,6 +28,11 @@ pub const MAX_PROVISION_ATTEMPTS: u32 = 5;
 /// How often a write that lost an optimistic-locking race is re-read and retried.
 const CONFLICT_RETRIES: usize = 5;
 
+/// A revoke that finds another invocation tearing the grant down waits for it
+/// this long at most (well inside the function's timeout).
+const TEARDOWN_WAIT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+const TEARDOWN_WAIT_POLLS: usize = 150;
+
 pub const TAG_TICKET: &str = "audit-grants:ticket";
 pub const TAG_EXPIRES_AT: &str = "audit-grants:expires-at";
 pub const TAG_MANAGED_BY: &str = "audit-grants:managed-by";
@@ -422,7 +427,10 @@ impl GrantService {
 
     /// Takes a grant to its end, re-reading it whenever a concurrent writer got
     /// there first. With `due_as_of`, a grant that is no longer due (its end was
-    /// moved) is left alone. Also says whether this call recorded the end.
+    /// moved) is left alone. `current` is the grant if just read (consistently).
+    /// A teardown another invocation is running right now is never run twice:
+    /// a sweep leaves it alone, a revoke waits for its end. Also says whether
+    /// this call recorded the end.
     async fn end_grant(
         &self,
         ticket: &Ticket,
@@ -431,6 +439,7 @@ impl GrantService {
         due_as_of: Option<DateTime<Utc>>,
         mut current: Option<Grant>,
     ) -> Result<(Grant, bool)> {
+        let staleness_now = due_as_of.unwrap_or_else(|| self.clock.now());
         for _ in 0..CONFLICT_RETRIES {
             // `current` is the grant if the caller just read it consistently.
             let grant = match current.take() {
@@ -447,7 +456,17 @@ impl GrantService {
                 return Ok((grant, false));
             }
             let grant = if grant.ending.is_some() {
-                grant // a teardown is under way or failed: finish it
+                if grant.status == GrantStatus::Revoking && !grant.is_stale(staleness_now) {
+                    if due_as_of.is_some() {
+                        return Ok((grant, false));
+                    }
+                    match self.await_teardown(ticket).await? {
+                        Some(settled) if settled.is_ended() => return Ok((settled, false)),
+                        Some(_) => continue, // it failed: finish it here
+                        None => return Ok((self.load(ticket).await?, false)),
+                    }
+                }
+                grant // a teardown failed or its invocation died: finish it
             } else {
                 // A grant not yet active may have a provisioning in flight that
                 // creates its role after this teardown: a sweep checks again later.
@@ -474,6 +493,19 @@ impl GrantService {
         Err(internal(anyhow::anyhow!(
             "grant {ticket} kept changing under concurrent writers; will be retried"
         )))
+    }
+
+    /// Waits (bounded) for another invocation's teardown: the grant once it is no
+    /// longer `revoking`, or `None` if it still is when the wait is over.
+    async fn await_teardown(&self, ticket: &Ticket) -> Result<Option<Grant>> {
+        for _ in 0..TEARDOWN_WAIT_POLLS {
+            tokio::time::sleep(TEARDOWN_WAIT_INTERVAL).await;
+            let g = self.load(ticket).await?;
+            if g.status != GrantStatus::Revoking {
+                return Ok(Some(g));
+            }
+        }
+        Ok(None)
     }
 
     /// Runs the IAM teardown of a grant already marked with its ending and

@@ -26,19 +26,8 @@ impl AwsClients {
     /// backoff with jitter), five attempts, and bounded time per attempt.
     pub async fn from_env() -> Self {
         let conf = aws_config::defaults(BehaviorVersion::latest())
-            .retry_config(
-                RetryConfig::standard()
-                    .with_max_attempts(5)
-                    .with_initial_backoff(Duration::from_millis(200))
-                    .with_max_backoff(Duration::from_secs(5)),
-            )
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(3))
-                    .operation_attempt_timeout(Duration::from_secs(10))
-                    .operation_timeout(Duration::from_secs(30))
-                    .build(),
-            )
+            .retry_config(retry_config())
+            .timeout_config(timeout_config())
             .load()
             .await;
         Self::from_conf(&conf)
@@ -52,6 +41,24 @@ impl AwsClients {
             secrets: aws_sdk_secretsmanager::Client::new(conf),
         }
     }
+}
+
+/// Throttling and 5xx are retried by the SDK's standard mode: exponential
+/// backoff with full jitter, at most five attempts per call.
+pub fn retry_config() -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(5)
+        .with_initial_backoff(Duration::from_millis(200))
+        .with_max_backoff(Duration::from_secs(5))
+}
+
+/// No call may hang an invocation: bounded per attempt and in all.
+pub fn timeout_config() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .operation_attempt_timeout(Duration::from_secs(10))
+        .operation_timeout(Duration::from_secs(30))
+        .build()
 }
 
 /// The error code AWS answered with (`NoSuchEntity`, `Throttling`…), if any.

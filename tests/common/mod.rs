@@ -10,7 +10,11 @@
 //! AWS's per-request atomicity would make it.
 #![allow(dead_code)]
 
+pub mod faults;
 pub mod runtime_api;
+
+#[allow(unused_imports)]
+pub use faults::{Fault, FaultInjector};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -255,7 +259,12 @@ pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
-        .retry_config(RetryConfig::standard().with_max_attempts(3))
+        // Retries as in production, with short waits so fault tests stay quick.
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(3)
+                .with_initial_backoff(std::time::Duration::from_millis(5)),
+        )
         .load()
         .await
 }
@@ -292,33 +301,29 @@ pub async fn default_account_clients(log: &CallLog) -> AwsClients {
 /// SDK clients acting in `account` on the emulator, through the proxy, with
 /// every call recorded in `log`.
 pub async fn clients_in(account: &str, log: &CallLog) -> AwsClients {
+    clients_with(account, log, &FaultInjector::default()).await
+}
+
+/// The same, with `faults` able to fail chosen calls.
+pub async fn clients_with(account: &str, log: &CallLog, faults: &FaultInjector) -> AwsClients {
     let conf = sdk_config(&proxy_url()).await;
     let header = MotoAccount(account.to_owned());
+    macro_rules! client {
+        ($sdk:ident) => {
+            $sdk::Client::from_conf(
+                $sdk::config::Builder::from(&conf)
+                    .interceptor(header.clone())
+                    .interceptor(log.clone())
+                    .interceptor(faults.clone())
+                    .build(),
+            )
+        };
+    }
     AwsClients {
-        iam: aws_sdk_iam::Client::from_conf(
-            aws_sdk_iam::config::Builder::from(&conf)
-                .interceptor(header.clone())
-                .interceptor(log.clone())
-                .build(),
-        ),
-        sts: aws_sdk_sts::Client::from_conf(
-            aws_sdk_sts::config::Builder::from(&conf)
-                .interceptor(header.clone())
-                .interceptor(log.clone())
-                .build(),
-        ),
-        dynamodb: aws_sdk_dynamodb::Client::from_conf(
-            aws_sdk_dynamodb::config::Builder::from(&conf)
-                .interceptor(header.clone())
-                .interceptor(log.clone())
-                .build(),
-        ),
-        secrets: aws_sdk_secretsmanager::Client::from_conf(
-            aws_sdk_secretsmanager::config::Builder::from(&conf)
-                .interceptor(header)
-                .interceptor(log.clone())
-                .build(),
-        ),
+        iam: client!(aws_sdk_iam),
+        sts: client!(aws_sdk_sts),
+        dynamodb: client!(aws_sdk_dynamodb),
+        secrets: client!(aws_sdk_secretsmanager),
     }
 }
 
@@ -350,6 +355,7 @@ impl Clock for TestClock {
 pub struct TestEnv {
     pub account: String,
     pub calls: CallLog,
+    pub faults: FaultInjector,
     pub clients: AwsClients,
     pub settings: Arc<Settings>,
     pub clock: TestClock,
@@ -387,7 +393,8 @@ impl TestEnv {
     pub async fn with(extra: &[(&str, &str)], now: DateTime<Utc>) -> Self {
         let account = fresh_account();
         let calls = CallLog::default();
-        let clients = clients_in(&account, &calls).await;
+        let faults = FaultInjector::default();
+        let clients = clients_with(&account, &calls, &faults).await;
         let settings = Arc::new(settings_for(&account, extra));
         audit_grants::app::setup(&clients, &settings)
             .await
@@ -404,6 +411,7 @@ impl TestEnv {
             handler,
             account,
             calls,
+            faults,
             clients,
             settings,
             clock,

@@ -1,0 +1,262 @@
+//! Fault injection on the real SDK clients: an interceptor that makes chosen AWS
+//! operations fail the way AWS fails them (throttling, 5xx,
+//! `ConcurrentModification`, or a timeout after the request took effect),
+//! on every attempt the SDK's retries make, or on the first attempt only.
+
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_iam::config::interceptors::{
+    BeforeDeserializationInterceptorContextMut, BeforeTransmitInterceptorContextMut,
+    FinalizerInterceptorContextRef,
+};
+use aws_sdk_iam::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_iam::error::BoxError;
+use aws_smithy_runtime_api::http::StatusCode;
+use aws_smithy_types::body::SdkBody;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// `Throttling` / `ThrottlingException`; the request never took effect.
+    Throttling,
+    /// A 5xx; the request never took effect.
+    ServerError,
+    /// IAM's `ConcurrentModification` (DynamoDB: `TransactionConflictException`).
+    ConcurrentModification,
+    /// The request took effect, but its answer never came back.
+    TimeoutAfterEffect,
+}
+
+impl Fault {
+    pub const ALL: [Fault; 4] = [
+        Fault::Throttling,
+        Fault::ServerError,
+        Fault::ConcurrentModification,
+        Fault::TimeoutAfterEffect,
+    ];
+}
+
+type Matcher = Arc<dyn Fn(&str, &str) -> bool + Send + Sync>;
+
+#[derive(Default)]
+struct State {
+    /// Operations seen (not attempts), 1-based.
+    ops: usize,
+    fail_at: Option<usize>,
+    matcher: Option<Matcher>,
+    fault: Option<Fault>,
+    first_attempt_only: bool,
+    /// The current operation's fate and attempt count (operations are sequential
+    /// in the tests that use this).
+    doomed: bool,
+    attempt: usize,
+    op: String,
+    /// `op` names of the operations that were made to fail.
+    injected: Vec<String>,
+    /// Every operation seen, in order.
+    seen: Vec<String>,
+}
+
+#[derive(Clone, Default)]
+pub struct FaultInjector(Arc<Mutex<State>>);
+
+impl std::fmt::Debug for FaultInjector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FaultInjector")
+    }
+}
+
+impl FaultInjector {
+    /// Fails the `n`-th operation from now (1-based), every attempt.
+    pub fn fail_nth(&self, n: usize, fault: Fault) {
+        let mut s = self.0.lock().unwrap();
+        s.ops = 0;
+        s.seen.clear();
+        s.fail_at = Some(n);
+        s.matcher = None;
+        s.fault = Some(fault);
+        s.first_attempt_only = false;
+    }
+
+    /// Fails every operation for which `matcher(op, body)` holds.
+    pub fn fail_matching(
+        &self,
+        fault: Fault,
+        first_attempt_only: bool,
+        matcher: impl Fn(&str, &str) -> bool + Send + Sync + 'static,
+    ) {
+        let mut s = self.0.lock().unwrap();
+        s.fail_at = None;
+        s.matcher = Some(Arc::new(matcher));
+        s.fault = Some(fault);
+        s.first_attempt_only = first_attempt_only;
+    }
+
+    pub fn clear(&self) {
+        let mut s = self.0.lock().unwrap();
+        s.fail_at = None;
+        s.matcher = None;
+        s.fault = None;
+        s.doomed = false;
+    }
+
+    /// Starts counting operations from zero.
+    pub fn reset_count(&self) {
+        let mut s = self.0.lock().unwrap();
+        s.ops = 0;
+        s.seen.clear();
+    }
+
+    pub fn ops(&self) -> usize {
+        self.0.lock().unwrap().ops
+    }
+
+    pub fn seen(&self) -> Vec<String> {
+        self.0.lock().unwrap().seen.clone()
+    }
+
+    pub fn injected(&self) -> Vec<String> {
+        self.0.lock().unwrap().injected.clone()
+    }
+}
+
+/// `service:Operation` of a request, and its body as text.
+fn describe(req: &aws_smithy_runtime_api::http::Request) -> (String, String) {
+    let body = String::from_utf8_lossy(req.body().bytes().unwrap_or_default()).to_string();
+    if let Some(target) = req.headers().get("x-amz-target") {
+        let service = if target.starts_with("secretsmanager") {
+            "secretsmanager"
+        } else {
+            "dynamodb"
+        };
+        return (
+            format!("{service}:{}", target.rsplit('.').next().unwrap_or(target)),
+            body,
+        );
+    }
+    let action = body
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("Action="))
+        .unwrap_or("?")
+        .to_owned();
+    let service = if action.contains("CallerIdentity") || action == "AssumeRole" {
+        "sts"
+    } else {
+        "iam"
+    };
+    (format!("{service}:{action}"), body)
+}
+
+fn error_response(op: &str, fault: Fault) -> (u16, &'static str, String) {
+    let json = op.starts_with("dynamodb:") || op.starts_with("secretsmanager:");
+    let (status, code, json_code) = match fault {
+        Fault::Throttling => (
+            400,
+            "Throttling",
+            "com.amazonaws.dynamodb.v20120810#ThrottlingException",
+        ),
+        Fault::ServerError => (
+            500,
+            "ServiceFailure",
+            "com.amazonaws.dynamodb.v20120810#InternalServerError",
+        ),
+        Fault::ConcurrentModification => (
+            409,
+            "ConcurrentModification",
+            "com.amazonaws.dynamodb.v20120810#TransactionConflictException",
+        ),
+        Fault::TimeoutAfterEffect => unreachable!("a timeout has no response"),
+    };
+    if json {
+        let status = if fault == Fault::ConcurrentModification {
+            400
+        } else {
+            status
+        };
+        (
+            status,
+            "application/x-amz-json-1.0",
+            format!(r#"{{"__type":"{json_code}","message":"injected fault"}}"#),
+        )
+    } else {
+        (
+            status,
+            "text/xml",
+            format!(
+                r#"<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><Error><Type>Sender</Type><Code>{code}</Code><Message>injected fault</Message></Error><RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>"#
+            ),
+        )
+    }
+}
+
+impl Intercept for FaultInjector {
+    fn name(&self) -> &'static str {
+        "FaultInjector"
+    }
+
+    fn modify_before_transmit(
+        &self,
+        ctx: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let mut s = self.0.lock().unwrap();
+        let (op, body) = describe(ctx.request());
+        s.attempt += 1;
+        if s.attempt == 1 {
+            s.ops += 1;
+            s.op = op.clone();
+            s.seen.push(op.clone());
+            let by_index = s.fail_at == Some(s.ops);
+            let by_match = s.matcher.as_ref().is_some_and(|m| m(&op, &body));
+            s.doomed = s.fault.is_some() && (by_index || by_match);
+            if s.doomed {
+                let fault = s.fault.unwrap();
+                s.injected.push(format!("{op} {fault:?}"));
+            }
+        } else if s.first_attempt_only {
+            s.doomed = false;
+        }
+        if s.doomed && s.fault != Some(Fault::TimeoutAfterEffect) {
+            // Never reaches the real service: sent to an account of its own.
+            ctx.request_mut()
+                .headers_mut()
+                .insert("x-moto-account-id", "000000000000");
+        }
+        Ok(())
+    }
+
+    fn modify_before_deserialization(
+        &self,
+        ctx: &mut BeforeDeserializationInterceptorContextMut<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let s = self.0.lock().unwrap();
+        if !s.doomed {
+            return Ok(());
+        }
+        let fault = s.fault.expect("doomed only with a fault");
+        if fault == Fault::TimeoutAfterEffect {
+            return Err("injected fault: the response timed out".into());
+        }
+        let (status, content_type, body) = error_response(&s.op, fault);
+        let resp = ctx.response_mut();
+        *resp.status_mut() = StatusCode::try_from(status).unwrap();
+        resp.headers_mut().insert("content-type", content_type);
+        resp.headers_mut().remove("content-length");
+        *resp.body_mut() = SdkBody::from(body);
+        Ok(())
+    }
+
+    fn read_after_execution(
+        &self,
+        _ctx: &FinalizerInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let mut s = self.0.lock().unwrap();
+        s.doomed = false;
+        s.attempt = 0;
+        Ok(())
+    }
+}

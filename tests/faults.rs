@@ -1,0 +1,299 @@
+//! Nothing left behind, whatever fails: every AWS call of a grant and of a
+//! teardown is made to fail in each way AWS fails, and one re-delivery or one
+//! sweep must then converge. The matrix is printed (run with --nocapture) and
+//! written to target/fault-matrix.txt.
+
+mod common;
+
+use audit_grants::domain::{GrantStatus, Ticket};
+use chrono::Duration;
+use common::*;
+use serde_json::Value;
+
+const TICKET: &str = "AUD-FAULT";
+
+fn ticket() -> Ticket {
+    Ticket::parse(TICKET).unwrap()
+}
+
+fn outcome<T, E: std::fmt::Display>(r: &Result<T, E>) -> String {
+    match r {
+        Ok(_) => "ok".into(),
+        Err(e) => {
+            let s = e.to_string();
+            let s = s.split(':').next().unwrap_or(&s).to_owned();
+            format!("error ({})", s.chars().take(40).collect::<String>())
+        }
+    }
+}
+
+/// Either the grant is fully active and its role exactly as specified, or
+/// nothing of it exists in IAM and the record (if any) says why.
+async fn assert_converged_grant(env: &TestEnv, what: &str) -> &'static str {
+    let role = env.role(&ticket().role_name()).await;
+    let grant = env.service.get(&ticket()).await.ok();
+    match (&grant, &role) {
+        (Some(g), Some(_)) if g.status == GrantStatus::Active => {
+            let trust = env.trust_policy(&ticket().role_name()).await;
+            let principals = &trust["Statement"][0]["Principal"]["AWS"];
+            assert!(
+                principals == &Value::String(AUDITOR_ROLE.into())
+                    || principals == &serde_json::json!([AUDITOR_ROLE]),
+                "{what}: {trust}"
+            );
+            assert_eq!(
+                env.attached(&ticket().role_name()).await,
+                vec!["arn:aws:iam::aws:policy/SecurityAudit".to_owned()],
+                "{what}"
+            );
+            assert!(env.inline(&ticket().role_name()).await.is_empty(), "{what}");
+            let r = env.role(&ticket().role_name()).await.unwrap();
+            assert_eq!(
+                r.permissions_boundary()
+                    .and_then(|b| b.permissions_boundary_arn()),
+                Some(env.boundary_arn().as_str()),
+                "{what}"
+            );
+            "active"
+        }
+        (None, None) => "nothing (request failed, retry creates it)",
+        (Some(g), None) if g.is_ended() && g.end_reason.is_some() => "ended, reason recorded",
+        _ => panic!(
+            "{what}: not converged: grant {grant:?}, role exists: {}",
+            role.is_some()
+        ),
+    }
+}
+
+#[tokio::test]
+async fn every_failed_call_of_a_grant_converges_after_one_redelivery_or_one_sweep() {
+    // How many calls a clean grant makes (with a fresh process's identity lookup).
+    let probe = TestEnv::new().await;
+    probe.faults.reset_count();
+    probe.service.create(&request(TICKET)).await.unwrap();
+    let steps = probe.faults.seen();
+    assert!(steps.len() >= 5, "{steps:?}");
+
+    let mut rows = vec![format!(
+        "{:<4} {:<28} {:<24} {:<34} {:<10}",
+        "call", "operation", "fault", "first delivery", "after"
+    )];
+    let mut cases = 0;
+    for (i, op) in steps.iter().enumerate() {
+        for fault in Fault::ALL {
+            for converge_by_sweep in [false, true] {
+                let env = TestEnv::new().await;
+                env.faults.fail_nth(i + 1, fault);
+                let first = env.service.create(&request(TICKET)).await;
+                env.faults.clear();
+                assert!(
+                    !env.faults.injected().is_empty(),
+                    "{op}: the fault was injected"
+                );
+                if converge_by_sweep {
+                    // After the invocation that owned it must have died.
+                    let r = env
+                        .service
+                        .sweep(env.now() + Duration::minutes(6), false, None)
+                        .await
+                        .unwrap();
+                    assert!(r.failed.is_empty(), "{op} {fault:?}: {r:?}");
+                } else {
+                    env.clock.advance(Duration::minutes(6));
+                    let again = env.service.create(&request(TICKET)).await;
+                    assert!(
+                        again.is_ok(),
+                        "{op} {fault:?}: redelivery {:?}",
+                        again.err()
+                    );
+                }
+                let state = assert_converged_grant(&env, &format!("{op} {fault:?}")).await;
+                cases += 1;
+                rows.push(format!(
+                    "{:<4} {:<28} {:<24} {:<34} {}",
+                    i + 1,
+                    op,
+                    format!("{fault:?}"),
+                    outcome(&first),
+                    format!(
+                        "{} -> {state}",
+                        if converge_by_sweep {
+                            "sweep"
+                        } else {
+                            "redelivery"
+                        }
+                    )
+                ));
+            }
+        }
+    }
+    report("grant", &rows, cases);
+}
+
+#[tokio::test]
+async fn every_failed_call_of_a_teardown_converges_after_one_more_sweep() {
+    let probe = TestEnv::new().await;
+    probe.service.create(&request(TICKET)).await.unwrap();
+    probe.faults.reset_count();
+    let after_end = probe.now() + Duration::hours(73);
+    probe.service.sweep(after_end, false, None).await.unwrap();
+    let steps = probe.faults.seen();
+    assert!(steps.iter().any(|s| s == "iam:DeleteRole"), "{steps:?}");
+
+    let mut rows = vec![format!(
+        "{:<4} {:<28} {:<24} {:<34} {:<10}",
+        "call", "operation", "fault", "first sweep", "after"
+    )];
+    let mut cases = 0;
+    for (i, op) in steps.iter().enumerate() {
+        for fault in Fault::ALL {
+            let env = TestEnv::new().await;
+            env.service.create(&request(TICKET)).await.unwrap();
+            let after_end = env.now() + Duration::hours(73);
+            env.faults.fail_nth(i + 1, fault);
+            let first = env.service.sweep(after_end, false, None).await;
+            let first_text = match &first {
+                Ok(r) if !r.failed.is_empty() => "reported failed".to_owned(),
+                other => outcome(other),
+            };
+            env.faults.clear();
+            // One more sweep, late enough for any teardown left `revoking` by it.
+            let r = env
+                .service
+                .sweep(after_end + Duration::minutes(6), false, None)
+                .await
+                .unwrap();
+            assert!(r.failed.is_empty(), "{op} {fault:?}: {r:?}");
+            assert!(
+                env.role(&ticket().role_name()).await.is_none(),
+                "{op} {fault:?}: role left behind"
+            );
+            let g = env.service.get(&ticket()).await.unwrap();
+            assert_eq!(g.status, GrantStatus::Expired, "{op} {fault:?}");
+            assert!(g.ended_at.is_some());
+            let third = env
+                .service
+                .sweep(after_end + Duration::hours(1), false, None)
+                .await
+                .unwrap();
+            assert!(
+                third.due.is_empty(),
+                "{op} {fault:?}: nothing left to do: {third:?}"
+            );
+            cases += 1;
+            rows.push(format!(
+                "{:<4} {:<28} {:<24} {:<34} sweep -> expired, no role",
+                i + 1,
+                op,
+                format!("{fault:?}"),
+                first_text
+            ));
+        }
+    }
+    report("teardown", &rows, cases);
+}
+
+fn report(what: &str, rows: &[String], cases: usize) {
+    let text = format!(
+        "fault matrix: {what} ({cases} cases, all converged)\n{}\n",
+        rows.join("\n")
+    );
+    eprintln!("{text}");
+    let path = format!(
+        "{}/target/fault-matrix-{what}.txt",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let _ = std::fs::write(path, &text);
+}
+
+#[tokio::test]
+async fn a_throttled_call_is_retried_by_the_sdk_with_the_production_retry_policy() {
+    let account = fresh_account();
+    let calls = CallLog::default();
+    let faults = FaultInjector::default();
+    let base = sdk_config(&proxy_url()).await;
+    let conf = base
+        .to_builder()
+        .retry_config(audit_grants::aws::retry_config())
+        .build();
+    let header = MotoAccount(account.clone());
+    let iam = aws_sdk_iam::Client::from_conf(
+        aws_sdk_iam::config::Builder::from(&conf)
+            .interceptor(header)
+            .interceptor(calls.clone())
+            .interceptor(faults.clone())
+            .build(),
+    );
+    faults.fail_matching(Fault::Throttling, true, |op, _| op == "iam:ListRoles");
+    let started = std::time::Instant::now();
+    iam.list_roles()
+        .send()
+        .await
+        .expect("the SDK retried the throttled call");
+    let attempts = calls
+        .calls()
+        .iter()
+        .filter(|c| *c == "iam:ListRoles")
+        .count();
+    assert_eq!(attempts, 2, "one throttled attempt, one retry");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(6),
+        "bounded backoff"
+    );
+    // A fault on every attempt is given up after five.
+    calls.take();
+    faults.fail_matching(Fault::ServerError, false, |op, _| op == "iam:ListRoles");
+    assert!(iam.list_roles().send().await.is_err());
+    assert_eq!(
+        calls
+            .calls()
+            .iter()
+            .filter(|c| *c == "iam:ListRoles")
+            .count(),
+        5
+    );
+}
+
+#[tokio::test]
+async fn one_grant_failing_does_not_stop_the_sweep_of_the_others() {
+    let env = TestEnv::with(&[("SWEEP_CONCURRENCY", "1")], chrono::Utc::now()).await;
+    for t in ["AUD-S1", "AUD-S2", "AUD-S3"] {
+        env.service.create(&request(t)).await.unwrap();
+    }
+    let stuck = Ticket::parse("AUD-S2").unwrap().role_name();
+    env.faults
+        .fail_matching(Fault::ServerError, false, move |op, body| {
+            op == "iam:DeleteRole" && body.contains(&stuck)
+        });
+    let after_end = env.now() + Duration::hours(73);
+    let r = env.service.sweep(after_end, false, None).await.unwrap();
+    assert_eq!(r.torn_down, vec!["AUD-S1", "AUD-S3"]);
+    assert_eq!(r.failed.len(), 1);
+    assert_eq!(r.failed[0].ticket, "AUD-S2");
+    let g = env
+        .service
+        .get(&Ticket::parse("AUD-S2").unwrap())
+        .await
+        .unwrap();
+    assert_eq!((g.status, g.attempts), (GrantStatus::Failed, 1));
+    assert!(
+        g.last_error.as_deref().unwrap().contains("DeleteRole"),
+        "{:?}",
+        g.last_error
+    );
+    // It keeps failing: attempts are counted.
+    env.service.sweep(after_end, false, None).await.unwrap();
+    assert_eq!(
+        env.service
+            .get(&Ticket::parse("AUD-S2").unwrap())
+            .await
+            .unwrap()
+            .attempts,
+        2
+    );
+    // Once IAM recovers, the next sweep finishes it.
+    env.faults.clear();
+    let r = env.service.sweep(after_end, false, None).await.unwrap();
+    assert_eq!(r.torn_down, vec!["AUD-S2"]);
+    assert!(env.roles().await.is_empty());
+}
