@@ -109,20 +109,20 @@ async fn every_failed_call_of_a_grant_converges_after_one_redelivery_or_one_swee
                 }
                 let state = assert_converged_grant(&env, &format!("{op} {fault:?}")).await;
                 cases += 1;
+                let fault_name = format!("{fault:?}");
+                let how = if converge_by_sweep {
+                    "sweep"
+                } else {
+                    "redelivery"
+                };
+                let after = format!("{how} -> {state}");
                 rows.push(format!(
                     "{:<4} {:<28} {:<24} {:<34} {}",
                     i + 1,
                     op,
-                    format!("{fault:?}"),
+                    fault_name,
                     outcome(&first),
-                    format!(
-                        "{} -> {state}",
-                        if converge_by_sweep {
-                            "sweep"
-                        } else {
-                            "redelivery"
-                        }
-                    )
+                    after
                 ));
             }
         }
@@ -181,11 +181,12 @@ async fn every_failed_call_of_a_teardown_converges_after_one_more_sweep() {
                 "{op} {fault:?}: nothing left to do: {third:?}"
             );
             cases += 1;
+            let fault_name = format!("{fault:?}");
             rows.push(format!(
                 "{:<4} {:<28} {:<24} {:<34} sweep -> expired, no role",
                 i + 1,
                 op,
-                format!("{fault:?}"),
+                fault_name,
                 first_text
             ));
         }
