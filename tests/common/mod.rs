@@ -447,6 +447,33 @@ impl TestEnv {
         self.clock.now()
     }
 
+    /// The real IAM adapter on this test's clients.
+    pub fn iam_roles(&self) -> IamRoles {
+        IamRoles::new(
+            self.clients.iam.clone(),
+            self.clients.sts.clone(),
+            self.identity.clone(),
+            self.settings.provisioner_role_name.clone(),
+        )
+    }
+
+    /// Another service on the same table and clock, over `provisioner`.
+    pub fn service_with(
+        &self,
+        provisioner: Arc<dyn audit_grants::ports::RoleProvisioner>,
+    ) -> Arc<GrantService> {
+        Arc::new(GrantService::new(
+            Arc::new(DynamoGrantStore::new(
+                self.clients.dynamodb.clone(),
+                self.settings.table_name.clone(),
+            )),
+            provisioner,
+            self.identity.clone(),
+            Arc::new(self.clock.clone()),
+            self.settings.clone(),
+        ))
+    }
+
     pub fn boundary_arn(&self) -> String {
         format!(
             "arn:aws:iam::{}:policy/audit-grants/audit-grants-boundary",
