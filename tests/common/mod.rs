@@ -64,33 +64,50 @@ static PROXY: OnceLock<String> = OnceLock::new();
 /// so it outlives each test's runtime).
 pub fn proxy_url() -> String {
     PROXY
-        .get_or_init(|| {
-            let upstream = emulator().trim_start_matches("http://").to_owned();
-            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind proxy");
-            let addr = listener.local_addr().unwrap();
-            listener.set_nonblocking(true).unwrap();
-            std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                rt.block_on(serve_proxy(listener, upstream));
-            });
-            format!("http://{addr}")
-        })
+        .get_or_init(|| start_proxy(ProxyOptions::default()))
         .clone()
 }
 
-async fn serve_proxy(listener: std::net::TcpListener, upstream: String) {
+/// Called with the number (from 1) of each request; `false` drops it unanswered.
+pub type ProxyHook = Arc<dyn Fn(usize) -> bool + Send + Sync>;
+
+#[derive(Default, Clone)]
+pub struct ProxyOptions {
+    /// Act in this emulated account (for clients that cannot add the header,
+    /// such as the binary).
+    pub account: Option<String>,
+    pub hook: Option<ProxyHook>,
+}
+
+/// Starts a serialising proxy to the emulator; its URL.
+pub fn start_proxy(options: ProxyOptions) -> String {
+    let upstream = emulator().trim_start_matches("http://").to_owned();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+    let addr = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(serve_proxy(listener, upstream, options));
+    });
+    format!("http://{addr}")
+}
+
+async fn serve_proxy(listener: std::net::TcpListener, upstream: String, options: ProxyOptions) {
     let listener = tokio::net::TcpListener::from_std(listener).unwrap();
     let lock = Arc::new(tokio::sync::Mutex::new(()));
+    let options = Arc::new(options);
+    let seq = Arc::new(AtomicU64::new(0));
     loop {
         let Ok((conn, _)) = listener.accept().await else {
             continue;
         };
-        let (lock, upstream) = (lock.clone(), upstream.clone());
+        let (lock, upstream, options, seq) =
+            (lock.clone(), upstream.clone(), options.clone(), seq.clone());
         tokio::spawn(async move {
-            let _ = proxy_connection(conn, &upstream, &lock).await;
+            let _ = proxy_connection(conn, &upstream, &lock, &options, &seq).await;
         });
     }
 }
@@ -101,6 +118,8 @@ async fn proxy_connection(
     mut conn: tokio::net::TcpStream,
     upstream: &str,
     lock: &tokio::sync::Mutex<()>,
+    options: &ProxyOptions,
+    seq: &AtomicU64,
 ) -> std::io::Result<()> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     // One request per client connection: the response says `Connection: close`.
@@ -139,11 +158,20 @@ async fn proxy_connection(
         .take_while(|l| !l.is_empty())
         .flat_map(|l| format!("{l}\r\n").into_bytes())
         .collect();
+    if let Some(account) = &options.account {
+        request.extend_from_slice(format!("x-moto-account-id: {account}\r\n").as_bytes());
+    }
     request.extend_from_slice(b"Connection: close\r\n\r\n");
     request.extend_from_slice(&buf[head_end..head_end + len]);
 
     let response = {
         let _one_at_a_time = lock.lock().await;
+        let n = seq.fetch_add(1, Ordering::SeqCst) as usize + 1;
+        if let Some(hook) = &options.hook
+            && !hook(n)
+        {
+            return Ok(());
+        }
         let mut up = tokio::net::TcpStream::connect(upstream).await?;
         up.write_all(&request).await?;
         let mut response = Vec::new();
