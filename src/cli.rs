@@ -98,6 +98,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Compare IAM with the records and mend drift and orphans (see README).
+    Reconcile {
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the permissions-boundary policy document (as `setup` creates it and
     /// the SAM templates deploy it).
     BoundaryPolicy,
@@ -302,6 +309,19 @@ async fn execute(handler: &Handler, command: Command) -> Result<ExitCode, Error>
             print_grant(&grant, json);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Reconcile { dry_run, json } => {
+            let report = service.reconcile(dry_run).await?;
+            if json {
+                print_json(&serde_json::to_value(&report).expect("serialises"));
+            } else {
+                print_reconcile(&report);
+            }
+            Ok(if report.failed.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
         Command::Sweep {
             as_of,
             dry_run,
@@ -428,6 +448,31 @@ pub fn list_table(grants: &[Grant], now: DateTime<Utc>) -> String {
         out.push('\n');
     }
     out
+}
+
+fn print_reconcile(report: &crate::service::ReconcileReport) {
+    let verb = if report.dry_run { "would be " } else { "" };
+    println!("roles seen {}", report.roles_seen);
+    for r in &report.orphans {
+        println!("orphan     {r} ({verb}torn down)");
+    }
+    for d in &report.repaired {
+        println!(
+            "drift      {} {}: {} ({verb}repaired)",
+            d.ticket,
+            d.role_arn,
+            d.drift.join(", ")
+        );
+    }
+    for t in &report.ended {
+        println!("role gone  {t} ({verb}ended)");
+    }
+    for r in &report.foreign {
+        println!("foreign    {r} (not ours; untouched)");
+    }
+    for f in &report.failed {
+        println!("FAILED     {}: {}", f.ticket, f.error);
+    }
 }
 
 fn print_sweep(report: &SweepReport) {

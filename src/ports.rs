@@ -73,8 +73,33 @@ pub enum ProvisionError {
     Aws(#[from] anyhow::Error),
 }
 
+/// A role found under the grant path, as IAM holds it (for reconciling).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservedRole {
+    pub target_account: AccountId,
+    pub name: String,
+    pub arn: String,
+    /// `audit-grants:managed-by` = `audit-grants`.
+    pub managed: bool,
+    /// `audit-grants:ticket`.
+    pub ticket: Option<String>,
+    /// The trust policy, decoded.
+    pub trust: serde_json::Value,
+    pub boundary: Option<String>,
+    pub max_session_seconds: Option<i32>,
+    pub attached: Vec<String>,
+    pub inline: Vec<String>,
+}
+
 #[async_trait]
 pub trait RoleProvisioner: Send + Sync {
+    /// Every role under `path` in `target`, with what reconciling compares.
+    async fn inspect_roles(
+        &self,
+        target: &AccountId,
+        path: &str,
+    ) -> Result<Vec<ObservedRole>, ProvisionError>;
+
     /// Creates the role, or brings this ticket's existing role to `spec`
     /// (a retry after a crash). Returns the role ARN.
     async fn provision(&self, spec: &RoleSpec) -> Result<String, ProvisionError>;
@@ -114,4 +139,6 @@ pub trait GrantStore: Send + Sync {
     async fn list(&self, status: Option<GrantStatus>) -> Result<Vec<Grant>, StoreError>;
     /// Grants the sweeper must look at as of `as_of`, read through the index.
     async fn due(&self, as_of: DateTime<Utc>) -> Result<Vec<Grant>, StoreError>;
+    /// Every grant that is not ended (the whole sparse index), for reconciling.
+    async fn live(&self) -> Result<Vec<Grant>, StoreError>;
 }

@@ -17,8 +17,8 @@ use crate::domain::{
 use crate::error::{Error, ErrorCode, Result};
 use crate::policy;
 use crate::ports::{
-    Caller, CallerIdentity, Clock, GrantStore, ProvisionError, RoleProvisioner, RoleRef, RoleSpec,
-    StoreError,
+    Caller, CallerIdentity, Clock, GrantStore, ObservedRole, ProvisionError, RoleProvisioner,
+    RoleRef, RoleSpec, StoreError,
 };
 
 /// A grant whose provisioning failed this many times is given up: its role is
@@ -755,6 +755,167 @@ impl GrantService {
         })
     }
 
+    // ---- reconcile --------------------------------------------------------------
+
+    /// Compares IAM with the records and mends the difference, by one rule:
+    /// IAM must hold exactly what the live grants approve. A role under the path
+    /// tagged as ours with no live grant is torn down; a live grant's role that
+    /// was changed out of band is brought back to the approved shape; a live
+    /// grant whose role was deleted out of band is ended (`revoked`): nobody gets
+    /// access back without a new ticket. Roles under the path that are not ours
+    /// are reported and never touched.
+    pub async fn reconcile(&self, dry_run: bool) -> Result<ReconcileReport> {
+        let caller = self.caller().await?.clone();
+        let live: std::collections::HashMap<Ticket, Grant> = self
+            .store
+            .live()
+            .await
+            .map_err(store_err)?
+            .into_iter()
+            .map(|g| (g.ticket.clone(), g))
+            .collect();
+        let mut report = ReconcileReport {
+            dry_run,
+            ..Default::default()
+        };
+        let mut accounts = vec![caller.account.clone()];
+        accounts.extend(self.settings.target_accounts.iter().cloned());
+        let mut seen = std::collections::HashSet::new();
+        let mut inspected = std::collections::HashSet::new();
+        for account in &accounts {
+            let roles = match self
+                .provisioner
+                .inspect_roles(account, &self.settings.role_path)
+                .await
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    report.failed.push(SweepFailure {
+                        ticket: format!("account {account}"),
+                        error: format!("{e:#}"),
+                    });
+                    continue;
+                }
+            };
+            inspected.insert(account.clone());
+            report.roles_seen += roles.len();
+            for role in roles {
+                seen.insert((account.clone(), role.name.clone()));
+                if let Err(e) = self
+                    .reconcile_role(&role, &live, dry_run, &mut report)
+                    .await
+                {
+                    report.failed.push(SweepFailure {
+                        ticket: role.ticket.clone().unwrap_or_else(|| role.arn.clone()),
+                        error: e.to_string(),
+                    });
+                }
+            }
+        }
+        for grant in live.values() {
+            let missing = grant.status == GrantStatus::Active
+                && inspected.contains(&grant.target_account)
+                && !seen.contains(&(grant.target_account.clone(), grant.role_name.clone()));
+            if !missing {
+                continue;
+            }
+            tracing::error!(ticket = %grant.ticket, role_arn = %grant.role_arn, "drift: the role of a live grant was deleted outside audit-grants");
+            report.ended.push(grant.ticket.to_string());
+            if !dry_run
+                && let Err(e) = self
+                    .end_grant(
+                        &grant.ticket,
+                        Ending::Revoked,
+                        ROLE_DELETED_OUT_OF_BAND,
+                        None,
+                        None,
+                    )
+                    .await
+            {
+                report.failed.push(SweepFailure {
+                    ticket: grant.ticket.to_string(),
+                    error: e.to_string(),
+                });
+            }
+        }
+        for list in [&mut report.orphans, &mut report.ended, &mut report.foreign] {
+            list.sort();
+        }
+        report.repaired.sort_by(|a, b| a.ticket.cmp(&b.ticket));
+        Ok(report)
+    }
+
+    async fn reconcile_role(
+        &self,
+        role: &ObservedRole,
+        live: &std::collections::HashMap<Ticket, Grant>,
+        dry_run: bool,
+        report: &mut ReconcileReport,
+    ) -> Result<()> {
+        let ticket = role.ticket.as_deref().and_then(|t| Ticket::parse(t).ok());
+        let (true, Some(ticket)) = (role.managed, ticket) else {
+            report.foreign.push(role.arn.clone());
+            return Ok(());
+        };
+        let owner = live
+            .get(&ticket)
+            .filter(|g| g.role_name == role.name && g.target_account == role.target_account);
+        let Some(grant) = owner else {
+            // The index may lag a just-created grant: ask the record itself.
+            if let Some(g) = self.store.get(&ticket).await.map_err(store_err)?
+                && !g.is_ended()
+                && g.role_name == role.name
+            {
+                return Ok(());
+            }
+            tracing::error!(ticket = %ticket, role_arn = %role.arn, "drift: a role of ours with no live grant");
+            report.orphans.push(role.arn.clone());
+            if !dry_run {
+                let orphan = RoleRef {
+                    ticket,
+                    target_account: role.target_account.clone(),
+                    role_name: role.name.clone(),
+                };
+                self.provisioner
+                    .teardown(&orphan, self.clock.now())
+                    .await
+                    .map_err(|e| {
+                        internal(anyhow::Error::new(e).context("tearing down an orphan role"))
+                    })?;
+            }
+            return Ok(());
+        };
+        if grant.status != GrantStatus::Active {
+            return Ok(()); // in flux: provisioning or teardown owns it
+        }
+        let spec = self.role_spec(grant).await?;
+        let drift = drift_between(&spec, role);
+        if drift.is_empty() {
+            return Ok(());
+        }
+        tracing::error!(ticket = %grant.ticket, role_arn = %role.arn, drift = %drift.join(", "), "drift: a live grant's role was changed outside audit-grants");
+        report.repaired.push(Drift {
+            ticket: grant.ticket.to_string(),
+            role_arn: role.arn.clone(),
+            drift: drift.clone(),
+        });
+        if !dry_run {
+            self.provisioner
+                .provision(&spec)
+                .await
+                .map_err(|e| internal(anyhow::Error::new(e).context("repairing a drifted role")))?;
+            let reason = format!(
+                "role repaired after out-of-band change: {}",
+                drift.join(", ")
+            );
+            match self.record(grant, &reason, |_| {}).await {
+                Ok(_) | Err(StoreError::VersionConflict) => {}
+                Err(e) => return Err(store_err(e)),
+            }
+        }
+        Ok(())
+    }
+
     // ---- reads ----------------------------------------------------------------
 
     pub async fn show(&self, ticket: &Ticket) -> Result<(Grant, Vec<HistoryEvent>)> {
@@ -775,6 +936,80 @@ impl GrantService {
                 .then(a.ticket.cmp(&b.ticket))
         });
         Ok(grants)
+    }
+}
+
+/// The end reason of a grant whose role someone deleted by hand.
+pub const ROLE_DELETED_OUT_OF_BAND: &str = "role deleted outside audit-grants";
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Drift {
+    pub ticket: String,
+    pub role_arn: String,
+    pub drift: Vec<String>,
+}
+
+/// What `reconcile` found (and, unless a dry run, mended).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ReconcileReport {
+    pub dry_run: bool,
+    pub roles_seen: usize,
+    /// Roles of ours with no live grant: torn down.
+    pub orphans: Vec<String>,
+    /// Live grants whose role was changed: brought back to the approved shape.
+    pub repaired: Vec<Drift>,
+    /// Live grants whose role was deleted: ended.
+    pub ended: Vec<String>,
+    /// Roles under the path that are not ours: reported, untouched.
+    pub foreign: Vec<String>,
+    pub failed: Vec<SweepFailure>,
+}
+
+/// How a role differs from what its grant approves.
+pub fn drift_between(spec: &RoleSpec, role: &ObservedRole) -> Vec<String> {
+    let mut drift = vec![];
+    let expected = serde_json::to_value(&spec.trust).expect("serialises");
+    if normalise_policy(&expected) != normalise_policy(&role.trust) {
+        drift.push("trust policy".to_owned());
+    }
+    if role.boundary.as_deref() != Some(spec.boundary_arn.as_str()) {
+        drift.push("permissions boundary".to_owned());
+    }
+    if role.attached != [spec.policy_arn.clone()] {
+        drift.push("attached policies".to_owned());
+    }
+    if !role.inline.is_empty() {
+        drift.push("inline policies".to_owned());
+    }
+    if role.max_session_seconds != Some(spec.max_session_seconds) {
+        drift.push("max session duration".to_owned());
+    }
+    drift
+}
+
+/// A policy document with IAM's equivalent spellings made one: a lone string
+/// where a list may stand becomes a list, and lists are sorted.
+fn normalise_policy(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| {
+                    let v = match (k.as_str(), v) {
+                        ("AWS" | "Action" | "Resource" | "Service", Value::String(s)) => {
+                            Value::Array(vec![Value::String(s.clone())])
+                        }
+                        _ => v.clone(),
+                    };
+                    (k.clone(), normalise_policy(&v))
+                })
+                .collect(),
+        ),
+        Value::Array(a) => {
+            let mut items: Vec<Value> = a.iter().map(normalise_policy).collect();
+            items.sort_by_key(|x| x.to_string());
+            Value::Array(items)
+        }
+        other => other.clone(),
     }
 }
 

@@ -22,6 +22,7 @@ async fn every_event_file_is_exercised_here() {
     let covered = [
         "extend-request.json",
         "grant-request.json",
+        "reconcile-schedule.json",
         "revoke-request.json",
         "scheduled-event.json",
         "sweep-schedule.json",

@@ -771,6 +771,13 @@ struct StalledProvisioner {
 
 #[async_trait::async_trait]
 impl audit_grants::ports::RoleProvisioner for StalledProvisioner {
+    async fn inspect_roles(
+        &self,
+        target: &audit_grants::domain::AccountId,
+        path: &str,
+    ) -> Result<Vec<audit_grants::ports::ObservedRole>, audit_grants::ports::ProvisionError> {
+        self.inner.inspect_roles(target, path).await
+    }
     async fn provision(
         &self,
         spec: &audit_grants::ports::RoleSpec,

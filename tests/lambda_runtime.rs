@@ -118,7 +118,11 @@ async fn the_binary_answers_every_event_file_through_the_runtime_api() {
     );
     let revoked = response(api.invoke(sample("revoke-request.json"), WAIT).await);
     assert_eq!(revoked["status"], "revoked", "{revoked}");
-    for schedule in ["scheduled-event.json", "sweep-schedule.json"] {
+    for schedule in [
+        "scheduled-event.json",
+        "sweep-schedule.json",
+        "reconcile-schedule.json",
+    ] {
         let report = response(api.invoke(sample(schedule), WAIT).await);
         assert_eq!(report["failed"], json!([]), "{schedule}: {report}");
         assert!(report["due"].is_array());

@@ -151,6 +151,13 @@ struct Watched {
 
 #[async_trait::async_trait]
 impl RoleProvisioner for Watched {
+    async fn inspect_roles(
+        &self,
+        target: &audit_grants::domain::AccountId,
+        path: &str,
+    ) -> Result<Vec<audit_grants::ports::ObservedRole>, ProvisionError> {
+        self.inner.inspect_roles(target, path).await
+    }
     async fn provision(&self, spec: &RoleSpec) -> Result<String, ProvisionError> {
         self.inner.provision(spec).await
     }

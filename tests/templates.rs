@@ -304,6 +304,11 @@ fn the_sweeper_runs_on_a_schedule_with_retries_and_a_dead_letter_queue() {
         sweep["Properties"]["DeadLetterConfig"]["Arn"],
         json!({"Fn::GetAtt": "DeadLetterQueue.Arn"})
     );
+    let reconcile = &events["Reconcile"];
+    assert_eq!(reconcile["Type"], "ScheduleV2");
+    let input: Value =
+        serde_json::from_str(reconcile["Properties"]["Input"].as_str().unwrap()).unwrap();
+    assert_eq!(input, json!({"action": "reconcile"}));
     let rule = &events["TicketingRequests"];
     assert_eq!(rule["Type"], "EventBridgeRule");
     assert_eq!(

@@ -444,6 +444,24 @@ impl GrantStore for DynamoGrantStore {
             .map_err(StoreError::Other)
     }
 
+    async fn live(&self) -> Result<Vec<Grant>, StoreError> {
+        let items = self
+            .query_all(|| {
+                self.client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(DUE_INDEX)
+                    .key_condition_expression("due_bucket = :b")
+                    .expression_attribute_values(":b", s(DUE_BUCKET))
+            })
+            .await?;
+        items
+            .iter()
+            .map(grant_from_item)
+            .collect::<anyhow::Result<_>>()
+            .map_err(StoreError::Other)
+    }
+
     async fn due(&self, as_of: DateTime<Utc>) -> Result<Vec<Grant>, StoreError> {
         let items = self
             .query_all(|| {

@@ -12,7 +12,9 @@ use chrono::{DateTime, Utc};
 use super::{aws_error, error_code};
 use crate::domain::AccountId;
 use crate::policy::{self, PolicyDocument, REVOKE_SESSIONS_POLICY_NAME};
-use crate::ports::{CallerIdentity, ProvisionError, RoleProvisioner, RoleRef, RoleSpec};
+use crate::ports::{
+    CallerIdentity, ObservedRole, ProvisionError, RoleProvisioner, RoleRef, RoleSpec,
+};
 use crate::service::{MANAGED_BY, TAG_EXPIRES_AT, TAG_MANAGED_BY, TAG_TICKET};
 use aws_sdk_iam::error::ProvideErrorMetadata;
 
@@ -50,11 +52,7 @@ impl IamRoles {
     /// The IAM client for a target account: ours, or one acting through the
     /// provisioner role there, with the ticket as session name and source
     /// identity so CloudTrail in that account ties each change to it.
-    async fn client_for(
-        &self,
-        target: &AccountId,
-        ticket: &crate::domain::Ticket,
-    ) -> anyhow::Result<Client> {
+    async fn client_for(&self, target: &AccountId, label: &str) -> anyhow::Result<Client> {
         let caller = self.identity.caller().await?;
         if &caller.account == target {
             return Ok(self.iam.clone());
@@ -63,7 +61,7 @@ impl IamRoles {
             "arn:{}:iam::{target}:role/{}",
             caller.partition, self.provisioner_role_name
         );
-        let session = super::sts::session_name(ticket);
+        let session = super::sts::session_name_for(label);
         let out = self
             .sts
             .assume_role()
@@ -233,8 +231,80 @@ async fn delete_inline(iam: &Client, role: &str, name: &str) -> Result<(), Provi
     }
 }
 
+/// IAM returns policy documents URL-encoded.
+pub fn url_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 #[async_trait]
 impl RoleProvisioner for IamRoles {
+    async fn inspect_roles(
+        &self,
+        target: &AccountId,
+        path: &str,
+    ) -> Result<Vec<ObservedRole>, ProvisionError> {
+        let iam = self.client_for(target, "reconcile").await?;
+        let listed: Vec<_> = iam
+            .list_roles()
+            .path_prefix(path)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| aws_error("iam:ListRoles", e))?;
+        let mut roles = Vec::with_capacity(listed.len());
+        for listed in listed {
+            let name = listed.role_name();
+            let role = match iam.get_role().role_name(name).send().await {
+                Ok(out) => out.role,
+                Err(e) if gone(&e) => continue, // deleted meanwhile
+                Err(e) => return Err(aws_error("iam:GetRole", e).into()),
+            };
+            let Some(role) = role else { continue };
+            let tag = |k: &str| {
+                role.tags()
+                    .iter()
+                    .find(|t| t.key() == k)
+                    .map(|t| t.value().to_owned())
+            };
+            let trust = role
+                .assume_role_policy_document()
+                .map(|d| serde_json::from_str(&url_decode(d)).unwrap_or(serde_json::Value::Null))
+                .unwrap_or(serde_json::Value::Null);
+            roles.push(ObservedRole {
+                target_account: target.clone(),
+                name: name.to_owned(),
+                arn: role.arn().to_owned(),
+                managed: tag(TAG_MANAGED_BY).as_deref() == Some(MANAGED_BY),
+                ticket: tag(TAG_TICKET),
+                trust,
+                boundary: role
+                    .permissions_boundary()
+                    .and_then(|b| b.permissions_boundary_arn())
+                    .map(str::to_owned),
+                max_session_seconds: role.max_session_duration(),
+                attached: attached_policies(&iam, name).await?,
+                inline: inline_policies(&iam, name).await?,
+            });
+        }
+        Ok(roles)
+    }
     async fn provision(&self, spec: &RoleSpec) -> Result<String, ProvisionError> {
         if !spec.allowed_policy_arns.contains(&spec.policy_arn) {
             // Defence in depth: the domain cannot produce this.
@@ -243,7 +313,9 @@ impl RoleProvisioner for IamRoles {
                 spec.policy_arn
             )));
         }
-        let iam = self.client_for(&spec.target_account, &spec.ticket).await?;
+        let iam = self
+            .client_for(&spec.target_account, spec.ticket.as_str())
+            .await?;
         let created = iam
             .create_role()
             .role_name(&spec.role_name)
@@ -290,7 +362,9 @@ impl RoleProvisioner for IamRoles {
         trust: &PolicyDocument,
         expires_at: &str,
     ) -> Result<(), ProvisionError> {
-        let iam = self.client_for(&role.target_account, &role.ticket).await?;
+        let iam = self
+            .client_for(&role.target_account, role.ticket.as_str())
+            .await?;
         match iam
             .update_assume_role_policy()
             .role_name(&role.role_name)
@@ -317,7 +391,9 @@ impl RoleProvisioner for IamRoles {
     }
 
     async fn teardown(&self, role: &RoleRef, now: DateTime<Utc>) -> Result<(), ProvisionError> {
-        let iam = self.client_for(&role.target_account, &role.ticket).await?;
+        let iam = self
+            .client_for(&role.target_account, role.ticket.as_str())
+            .await?;
         let name = role.role_name.as_str();
 
         // 0. Only ever touch this ticket's role.

@@ -62,8 +62,12 @@ impl CallerIdentity for StsIdentity {
 /// The role session name for work on a ticket in another account: CloudTrail
 /// there ties every change to the ticket. `[\w+=,.@-]`, 2–64 characters.
 pub fn session_name(ticket: &Ticket) -> String {
-    let safe: String = ticket
-        .as_str()
+    session_name_for(ticket.as_str())
+}
+
+/// The session name for work labelled `label` (a ticket, or `reconcile`).
+pub fn session_name_for(label: &str) -> String {
+    let safe: String = label
         .chars()
         .map(|c| if c == ':' || c == '/' { '_' } else { c })
         .take(50)

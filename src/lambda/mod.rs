@@ -6,7 +6,7 @@ pub mod http;
 
 use std::sync::Arc;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::service::GrantService;
@@ -75,20 +75,25 @@ async fn route(
     ))
 }
 
-/// The input the template's EventBridge Scheduler schedule sends.
+/// The inputs the template's EventBridge Scheduler schedules send.
 async fn scheduler_action(
     service: &GrantService,
     obj: &Map<String, Value>,
     deadline: Option<tokio::time::Instant>,
 ) -> Result<Value> {
-    if obj.len() != 1 || obj.get("action") != Some(&json!("sweep")) {
-        return Err(Error::field(
+    let action = obj.get("action").filter(|_| obj.len() == 1);
+    match action.and_then(Value::as_str) {
+        Some("sweep") => sweep_now(service, deadline).await,
+        Some("reconcile") => {
+            let report = service.reconcile(false).await?;
+            Ok(serde_json::to_value(report).expect("a report serialises"))
+        }
+        _ => Err(Error::field(
             ErrorCode::InvalidRequest,
             "action",
-            "the only action is {\"action\": \"sweep\"}",
-        ));
+            "the actions are {\"action\": \"sweep\"} and {\"action\": \"reconcile\"}",
+        )),
     }
-    sweep_now(service, deadline).await
 }
 
 async fn sweep_now(

@@ -1,0 +1,276 @@
+//! Drift and orphans, made directly in the emulator, found and mended by the
+//! reconcile pass (and only reported by a dry run).
+
+mod common;
+
+use audit_grants::domain::{GrantStatus, Ticket};
+use common::*;
+use serde_json::json;
+
+fn role_name(t: &str) -> String {
+    Ticket::parse(t).unwrap().role_name()
+}
+
+/// A role that looks like ours (path and tags) for `ticket`.
+async fn fake_our_role(env: &TestEnv, ticket: &str) -> String {
+    let name = role_name(ticket);
+    env.clients
+        .iam
+        .create_role()
+        .role_name(&name)
+        .path("/audit-grants/")
+        .assume_role_policy_document(
+            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Principal": {"AWS": "arn:aws:iam::999999999999:root"}, "Action": "sts:AssumeRole"}]})
+            .to_string(),
+        )
+        .tags(aws_sdk_iam::types::Tag::builder().key("audit-grants:managed-by").value("audit-grants").build().unwrap())
+        .tags(aws_sdk_iam::types::Tag::builder().key("audit-grants:ticket").value(ticket).build().unwrap())
+        .send()
+        .await
+        .unwrap();
+    env.clients
+        .iam
+        .attach_role_policy()
+        .role_name(&name)
+        .policy_arn("arn:aws:iam::aws:policy/ReadOnlyAccess")
+        .send()
+        .await
+        .unwrap();
+    name
+}
+
+#[tokio::test]
+async fn orphan_roles_are_torn_down_and_foreign_ones_left_alone() {
+    let env = TestEnv::new().await;
+    env.service.create(&request("AUD-LIVE")).await.unwrap();
+    // A role of ours for a ticket nobody granted, and one for an ended grant.
+    fake_our_role(&env, "AUD-GHOST").await;
+    env.service.create(&request("AUD-OLD")).await.unwrap();
+    env.service
+        .revoke(&Ticket::parse("AUD-OLD").unwrap(), None)
+        .await
+        .unwrap();
+    fake_our_role(&env, "AUD-OLD").await;
+    // Someone else's role under the path.
+    env.clients
+        .iam
+        .create_role()
+        .role_name("not-ours")
+        .path("/audit-grants/")
+        .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#)
+        .send()
+        .await
+        .unwrap();
+
+    let before = env.snapshot().await;
+    let dry = env.service.reconcile(true).await.unwrap();
+    assert_eq!(dry.orphans.len(), 2, "{dry:?}");
+    assert_eq!(dry.foreign.len(), 1);
+    assert!(dry.repaired.is_empty() && dry.ended.is_empty(), "{dry:?}");
+    assert_eq!(env.snapshot().await, before, "a dry run changes nothing");
+
+    let done = env.service.reconcile(false).await.unwrap();
+    assert_eq!(done.orphans, dry.orphans);
+    assert!(done.failed.is_empty(), "{done:?}");
+    let mut left = env.roles().await;
+    left.sort();
+    let mut expected = vec![role_name("AUD-LIVE"), "not-ours".to_owned()];
+    expected.sort();
+    assert_eq!(left, expected);
+    assert_eq!(
+        env.service
+            .get(&Ticket::parse("AUD-LIVE").unwrap())
+            .await
+            .unwrap()
+            .status,
+        GrantStatus::Active,
+        "live grants are untouched"
+    );
+    let again = env.service.reconcile(false).await.unwrap();
+    assert!(
+        again.orphans.is_empty() && again.repaired.is_empty(),
+        "{again:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_live_grants_role_changed_out_of_band_is_brought_back_to_the_approved_shape() {
+    let env = TestEnv::new().await;
+    for t in [
+        "AUD-TRUST",
+        "AUD-POLICIES",
+        "AUD-BOUNDARY",
+        "AUD-DETACHED",
+        "AUD-CLEAN",
+    ] {
+        env.service.create(&request(t)).await.unwrap();
+    }
+    let iam = &env.clients.iam;
+    let approved_trust = env.trust_policy(&role_name("AUD-TRUST")).await;
+    // Trust widened to anyone.
+    iam.update_assume_role_policy()
+        .role_name(role_name("AUD-TRUST"))
+        .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"sts:AssumeRole"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    // Administrator attached, an inline policy added.
+    iam.attach_role_policy()
+        .role_name(role_name("AUD-POLICIES"))
+        .policy_arn("arn:aws:iam::aws:policy/AdministratorAccess")
+        .send()
+        .await
+        .unwrap();
+    iam.put_role_policy()
+        .role_name(role_name("AUD-POLICIES"))
+        .policy_name("backdoor")
+        .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    // The boundary removed.
+    iam.delete_role_permissions_boundary()
+        .role_name(role_name("AUD-BOUNDARY"))
+        .send()
+        .await
+        .unwrap();
+    // The preset detached.
+    iam.detach_role_policy()
+        .role_name(role_name("AUD-DETACHED"))
+        .policy_arn("arn:aws:iam::aws:policy/SecurityAudit")
+        .send()
+        .await
+        .unwrap();
+
+    let dry = env.service.reconcile(true).await.unwrap();
+    let drift: Vec<(String, Vec<String>)> = dry
+        .repaired
+        .iter()
+        .map(|d| (d.ticket.clone(), d.drift.clone()))
+        .collect();
+    assert_eq!(
+        drift,
+        vec![
+            (
+                "AUD-BOUNDARY".to_owned(),
+                vec!["permissions boundary".to_owned()]
+            ),
+            (
+                "AUD-DETACHED".to_owned(),
+                vec!["attached policies".to_owned()]
+            ),
+            (
+                "AUD-POLICIES".to_owned(),
+                vec!["attached policies".to_owned(), "inline policies".to_owned()]
+            ),
+            ("AUD-TRUST".to_owned(), vec!["trust policy".to_owned()]),
+        ]
+    );
+    assert_eq!(
+        env.attached(&role_name("AUD-DETACHED")).await.len(),
+        0,
+        "a dry run repairs nothing"
+    );
+
+    let done = env.service.reconcile(false).await.unwrap();
+    assert_eq!(done.repaired.len(), 4);
+    assert_eq!(
+        env.trust_policy(&role_name("AUD-TRUST")).await,
+        approved_trust
+    );
+    for t in ["AUD-POLICIES", "AUD-DETACHED", "AUD-BOUNDARY"] {
+        assert_eq!(
+            env.attached(&role_name(t)).await,
+            vec!["arn:aws:iam::aws:policy/SecurityAudit".to_owned()],
+            "{t}"
+        );
+        assert!(env.inline(&role_name(t)).await.is_empty(), "{t}");
+        let role = env.role(&role_name(t)).await.unwrap();
+        assert_eq!(
+            role.permissions_boundary()
+                .and_then(|b| b.permissions_boundary_arn()),
+            Some(env.boundary_arn().as_str()),
+            "{t}"
+        );
+    }
+    // The repair is in the grant's history; a second pass finds nothing.
+    let (_, history) = env
+        .service
+        .show(&Ticket::parse("AUD-TRUST").unwrap())
+        .await
+        .unwrap();
+    assert!(
+        history
+            .last()
+            .unwrap()
+            .reason
+            .starts_with("role repaired after out-of-band change: trust policy")
+    );
+    let again = env.service.reconcile(false).await.unwrap();
+    assert!(again.repaired.is_empty(), "{again:?}");
+}
+
+#[tokio::test]
+async fn a_live_grant_whose_role_was_deleted_out_of_band_is_ended() {
+    let env = TestEnv::new().await;
+    env.service.create(&request("AUD-DELETED")).await.unwrap();
+    let name = role_name("AUD-DELETED");
+    env.clients
+        .iam
+        .detach_role_policy()
+        .role_name(&name)
+        .policy_arn("arn:aws:iam::aws:policy/SecurityAudit")
+        .send()
+        .await
+        .unwrap();
+    env.clients
+        .iam
+        .delete_role()
+        .role_name(&name)
+        .send()
+        .await
+        .unwrap();
+    let dry = env.service.reconcile(true).await.unwrap();
+    assert_eq!(dry.ended, vec!["AUD-DELETED"]);
+    assert_eq!(
+        env.service
+            .get(&Ticket::parse("AUD-DELETED").unwrap())
+            .await
+            .unwrap()
+            .status,
+        GrantStatus::Active
+    );
+    let done = env.service.reconcile(false).await.unwrap();
+    assert_eq!(done.ended, vec!["AUD-DELETED"]);
+    let g = env
+        .service
+        .get(&Ticket::parse("AUD-DELETED").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(g.status, GrantStatus::Revoked);
+    assert_eq!(
+        g.end_reason.as_deref(),
+        Some(audit_grants::service::ROLE_DELETED_OUT_OF_BAND)
+    );
+    assert!(env.role(&name).await.is_none(), "access is not given back");
+    // And the ticket is ended for good.
+    let err = env
+        .service
+        .create(&request("AUD-DELETED"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), audit_grants::error::ErrorCode::TicketEnded);
+}
+
+#[tokio::test]
+async fn reconcile_runs_from_its_schedule_event() {
+    let env = TestEnv::new().await;
+    fake_our_role(&env, "AUD-SCHEDULED").await;
+    let out =
+        audit_grants::lambda::handle_event(&env.handler, event("reconcile-schedule.json"), None)
+            .await
+            .unwrap();
+    assert_eq!(out["orphans"].as_array().unwrap().len(), 1, "{out}");
+    assert!(env.roles().await.is_empty());
+}
