@@ -34,9 +34,13 @@ pub fn grant_service(
 }
 
 /// The Lambda handler (service and webhook authentication) over real clients.
-pub fn handler(clients: &AwsClients, settings: Arc<Settings>) -> crate::lambda::Handler {
+pub fn handler(
+    clients: &AwsClients,
+    settings: Arc<Settings>,
+    metrics: crate::metrics::Metrics,
+) -> crate::lambda::Handler {
     let webhook = crate::webhook::WebhookAuth::new(&settings, clients.secrets.clone());
-    let service = grant_service(clients, settings, sts_identity(clients));
+    let service = grant_service(clients, settings, sts_identity(clients)).with_metrics(metrics);
     crate::lambda::Handler {
         service: Arc::new(service),
         webhook: Arc::new(webhook),

@@ -190,7 +190,8 @@ pub async fn run(cli: Cli) -> ExitCode {
             }
         };
     }
-    let handler = crate::app::handler(&clients, settings);
+    // Metrics are the Lambda's; the CLI's stdout carries its results.
+    let handler = crate::app::handler(&clients, settings, crate::metrics::Metrics::default());
     match execute(&handler, cli.command).await {
         Ok(code) => code,
         Err(e) => fail(&e),

@@ -8,6 +8,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod lambda;
+pub mod metrics;
 pub mod policy;
 pub mod ports;
 pub mod service;

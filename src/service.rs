@@ -15,6 +15,7 @@ use crate::domain::{
     Ticket, fingerprint, format_timestamp, parse_ticket,
 };
 use crate::error::{Error, ErrorCode, Result};
+use crate::metrics::{Metric, Metrics};
 use crate::policy;
 use crate::ports::{
     Caller, CallerIdentity, Clock, GrantStore, ObservedRole, ProvisionError, RoleProvisioner,
@@ -91,6 +92,7 @@ pub struct GrantService {
     clock: Arc<dyn Clock>,
     settings: Arc<Settings>,
     caller: OnceCell<Caller>,
+    metrics: Metrics,
 }
 
 fn internal(e: impl Into<anyhow::Error>) -> Error {
@@ -116,7 +118,18 @@ impl GrantService {
             clock,
             settings,
             caller: OnceCell::new(),
+            metrics: Metrics::default(),
         }
+    }
+
+    /// Where metrics go (EMF on stdout in the Lambda; nowhere by default).
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     pub fn settings(&self) -> &Settings {
@@ -372,6 +385,7 @@ impl GrantService {
     async fn record_failure(&self, grant: &Grant, why: &str) -> Result<Grant, StoreError> {
         let attempts = grant.attempts + 1;
         if attempts >= ATTEMPTS_BEFORE_ALARM {
+            self.metrics.count(Metric::GrantStuck, 1);
             tracing::error!(
                 ticket = %grant.ticket, role_arn = %grant.role_arn, attempts, error = why,
                 "grant keeps failing; it is retried by every sweep"
@@ -411,6 +425,14 @@ impl GrantService {
         };
         self.store.update(&next, &event).await?;
         log_change(&next, Some(grant.status), reason);
+        if next.status != grant.status {
+            match next.status {
+                GrantStatus::Active => self.metrics.count(Metric::GrantsCreated, 1),
+                GrantStatus::Expired => self.metrics.count(Metric::GrantsExpired, 1),
+                GrantStatus::Revoked => self.metrics.count(Metric::GrantsRevoked, 1),
+                _ => {}
+            }
+        }
         Ok(next)
     }
 
@@ -512,12 +534,17 @@ impl GrantService {
     /// records the end. `None`: someone else wrote the grant meanwhile.
     async fn finish_teardown(&self, grant: Grant) -> Result<Option<Grant>> {
         let ending = grant.ending.expect("teardown starts with an ending");
+        let started = std::time::Instant::now();
         match self
             .provisioner
             .teardown(&role_ref(&grant), self.clock.now())
             .await
         {
             Ok(()) => {
+                self.metrics.put(
+                    Metric::TeardownLatency,
+                    started.elapsed().as_secs_f64() * 1000.0,
+                );
                 let reason = format!("role deleted; grant {}", ending.as_str());
                 match self
                     .record(&grant, &reason, |g| {
@@ -684,6 +711,10 @@ impl GrantService {
             list.sort();
         }
         report.failed.sort_by(|a, b| a.ticket.cmp(&b.ticket));
+        self.metrics.count(Metric::SweepDue, report.due.len());
+        self.metrics
+            .count(Metric::SweepTornDown, report.torn_down.len());
+        self.metrics.count(Metric::SweepFailed, report.failed.len());
         Ok(report)
     }
 
@@ -842,6 +873,12 @@ impl GrantService {
             list.sort();
         }
         report.repaired.sort_by(|a, b| a.ticket.cmp(&b.ticket));
+        if !dry_run {
+            self.metrics
+                .count(Metric::DriftRepaired, report.repaired.len());
+            self.metrics
+                .count(Metric::OrphansRemoved, report.orphans.len());
+        }
         Ok(report)
     }
 

@@ -298,3 +298,83 @@ async fn one_grant_failing_does_not_stop_the_sweep_of_the_others() {
     assert_eq!(r.torn_down, vec!["AUD-S2"]);
     assert!(env.roles().await.is_empty());
 }
+
+/// Log lines written while `f` runs (this thread's subscriber).
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_grant_that_keeps_failing_is_reported_loudly_every_time_not_silently_retried() {
+    let logs = Captured::default();
+    let sink = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || sink.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::WARN)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let env = TestEnv::new().await;
+    let metrics = audit_grants::metrics::Metrics::memory();
+    let service = std::sync::Arc::new(
+        audit_grants::service::GrantService::new(
+            std::sync::Arc::new(audit_grants::aws::dynamo::DynamoGrantStore::new(
+                env.clients.dynamodb.clone(),
+                env.settings.table_name.clone(),
+            )),
+            std::sync::Arc::new(env.iam_roles()),
+            env.identity.clone(),
+            std::sync::Arc::new(env.clock.clone()),
+            env.settings.clone(),
+        )
+        .with_metrics(metrics.clone()),
+    );
+    service.create(&request(TICKET)).await.unwrap();
+    env.faults
+        .fail_matching(Fault::ServerError, false, |op, _| op == "iam:DeleteRole");
+    let after_end = env.now() + Duration::hours(73);
+    for _ in 0..3 {
+        let r = service.sweep(after_end, false, None).await.unwrap();
+        assert_eq!(r.failed.len(), 1);
+    }
+    let g = service.get(&ticket()).await.unwrap();
+    assert_eq!(g.attempts, 3);
+    let stuck: Vec<_> = metrics
+        .recorded()
+        .into_iter()
+        .filter(|(m, _)| *m == audit_grants::metrics::Metric::GrantStuck)
+        .collect();
+    assert_eq!(
+        stuck.len(),
+        1,
+        "a metric once the attempts reach the alarm threshold"
+    );
+    let failed: f64 = metrics
+        .recorded()
+        .iter()
+        .filter(|(m, _)| *m == audit_grants::metrics::Metric::SweepFailed)
+        .map(|(_, v)| v)
+        .sum();
+    assert_eq!(
+        failed, 3.0,
+        "every failing sweep feeds the SweepFailed alarm"
+    );
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(text.contains("grant keeps failing"), "{text}");
+    assert!(text.contains("attempts=3"), "{text}");
+    assert!(text.contains("ticket=AUD-FAULT"), "{text}");
+    assert!(
+        !text.contains(g.external_id.as_str()),
+        "no external IDs in logs"
+    );
+}

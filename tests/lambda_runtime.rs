@@ -24,6 +24,10 @@ impl Drop for Function {
 }
 
 fn start(api: &RuntimeApi, table: &str, extra: &[(&str, &str)]) -> Function {
+    start_logging(api, table, extra, Stdio::null())
+}
+
+fn start_logging(api: &RuntimeApi, table: &str, extra: &[(&str, &str)], stdout: Stdio) -> Function {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_audit-grants"));
     cmd.env("AWS_LAMBDA_RUNTIME_API", &api.addr)
         .env("AWS_LAMBDA_FUNCTION_NAME", "audit-grants")
@@ -41,7 +45,7 @@ fn start(api: &RuntimeApi, table: &str, extra: &[(&str, &str)]) -> Function {
         )
         .env("WEBHOOK_SECRET", DEMO_SECRET)
         .env("WEBHOOK_BEARER_TOKEN", DEMO_BEARER)
-        .stdout(Stdio::null())
+        .stdout(stdout)
         .stderr(Stdio::null());
     for (k, v) in extra {
         cmd.env(k, v);
@@ -104,11 +108,15 @@ async fn the_binary_answers_every_event_file_through_the_runtime_api() {
     let table = format!("rt-{}", fresh_account());
     setup(&table);
     let api = RuntimeApi::start().await;
-    let _function = start(&api, &table, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("stdout.log");
+    let log_file = std::fs::File::create(&log_path).unwrap();
+    let function = start_logging(&api, &table, &[], Stdio::from(log_file));
     api.wait_ready(WAIT).await;
 
     // EventBridge: grant, extend, revoke; the schedule in both shapes.
     let granted = response(api.invoke(sample("grant-request.json"), WAIT).await);
+    let external_id = granted["external_id"].as_str().unwrap().to_owned();
     assert_eq!(granted["status"], "active", "{granted}");
     let extended = response(api.invoke(sample("extend-request.json"), WAIT).await);
     assert_eq!(
@@ -118,11 +126,7 @@ async fn the_binary_answers_every_event_file_through_the_runtime_api() {
     );
     let revoked = response(api.invoke(sample("revoke-request.json"), WAIT).await);
     assert_eq!(revoked["status"], "revoked", "{revoked}");
-    for schedule in [
-        "scheduled-event.json",
-        "sweep-schedule.json",
-        "reconcile-schedule.json",
-    ] {
+    for schedule in ["scheduled-event.json", "sweep-schedule.json"] {
         let report = response(api.invoke(sample(schedule), WAIT).await);
         assert_eq!(report["failed"], json!([]), "{schedule}: {report}");
         assert!(report["due"].is_array());
@@ -180,6 +184,49 @@ async fn the_binary_answers_every_event_file_through_the_runtime_api() {
         response(api.invoke(json!({"x": 1}), WAIT).await)["error"]["code"],
         "invalid_request"
     );
+    let reconciled = response(api.invoke(sample("reconcile-schedule.json"), WAIT).await);
+    assert_eq!(reconciled["failed"], json!([]), "{reconciled}");
+    assert!(reconciled["roles_seen"].is_u64(), "{reconciled}");
+
+    // What operators see: JSON logs, one event per state change, EMF metrics,
+    // and never an external ID.
+    drop(function);
+    let out = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        !out.contains(&external_id),
+        "no external ID in the function's output"
+    );
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let changes: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["fields"]["message"] == "grant state changed")
+        .collect();
+    assert!(changes.len() >= 4, "{out}");
+    for c in &changes {
+        for field in ["ticket", "role_arn", "from", "to", "reason"] {
+            assert!(c["fields"].get(field).is_some(), "{field} in {c}");
+        }
+    }
+    assert!(
+        changes
+            .iter()
+            .any(|c| c["fields"]["ticket"] == "AUD-1042" && c["fields"]["to"] == "active")
+    );
+    let metrics: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"].as_str())
+        .collect();
+    for m in [
+        "GrantsCreated",
+        "GrantsRevoked",
+        "GrantsRejected",
+        "TeardownLatency",
+    ] {
+        assert!(metrics.contains(&m), "{m} emitted: {metrics:?}");
+    }
 }
 
 #[tokio::test]

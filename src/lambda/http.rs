@@ -57,7 +57,13 @@ pub fn response(status: u16, body: &Value) -> Value {
     })
 }
 
-fn error_response(e: &Error) -> Value {
+fn error_response(handler: &Handler, e: &Error) -> Value {
+    if matches!(e, Error::Rejected { .. }) {
+        handler
+            .service
+            .metrics()
+            .count(crate::metrics::Metric::GrantsRejected, 1);
+    }
     match e {
         Error::Rejected { .. } => {
             tracing::warn!(code = e.code().as_str(), message = %e, "webhook rejected")
@@ -174,7 +180,7 @@ fn same_ticket(body: &Map<String, Value>, ticket: &Ticket) -> Result<()> {
 pub async fn handle(handler: &Handler, event: &Map<String, Value>) -> Value {
     match respond(handler, event).await {
         Ok(v) => v,
-        Err(e) => error_response(&e),
+        Err(e) => error_response(handler, &e),
     }
 }
 

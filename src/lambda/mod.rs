@@ -32,6 +32,10 @@ pub async fn handle_event(
     match outcome {
         Ok(v) => Ok(v),
         Err(e @ Error::Rejected { .. }) => {
+            handler
+                .service
+                .metrics()
+                .count(crate::metrics::Metric::GrantsRejected, 1);
             tracing::warn!(
                 code = e.code().as_str(),
                 field = e.field_name().unwrap_or(""),
@@ -157,7 +161,7 @@ pub async fn run() -> std::process::ExitCode {
         }
     };
     let clients = crate::aws::AwsClients::from_env().await;
-    let handler = crate::app::handler(&clients, settings);
+    let handler = crate::app::handler(&clients, settings, crate::metrics::Metrics::emf());
     let handler = &handler;
     let function = lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<Value>| async move {
