@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: demo test lint build unit templates
+.PHONY: demo test lint build unit templates bench
 
 ## Run the main job locally: emulator up, set up, grant, show, sweep, show, emulator down.
 demo:
@@ -28,6 +28,10 @@ templates:
 ## Unit tests only (no emulator).
 unit:
 	$(CARGO) test --lib
+
+## Benchmarks with the release build against the emulator (figures in BENCHMARKS.md).
+bench:
+	scripts/bench.sh
 
 build:
 	$(CARGO) build --release

@@ -29,6 +29,10 @@ pub struct Caller {
 #[async_trait]
 pub trait CallerIdentity: Send + Sync {
     async fn caller(&self) -> anyhow::Result<Caller>;
+
+    /// Remembers a caller learnt elsewhere (the Lambda context's function ARN),
+    /// sparing the lookup. No effect once known.
+    fn seed(&self, _caller: Caller) {}
 }
 
 /// Everything IAM needs to create one grant's role.
@@ -54,6 +58,9 @@ pub struct RoleRef {
     pub ticket: Ticket,
     pub target_account: AccountId,
     pub role_name: String,
+    /// The preset the role was given, when known: teardown detaches it without
+    /// listing first, and lists only if IAM says something else is left.
+    pub preset_policy_arn: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -132,6 +132,12 @@ impl GrantService {
         &self.metrics
     }
 
+    /// Takes the caller from elsewhere (the Lambda context) instead of asking STS.
+    pub fn seed_caller(&self, caller: Caller) {
+        self.identity.seed(caller.clone());
+        let _ = self.caller.set(caller);
+    }
+
     pub fn settings(&self) -> &Settings {
         &self.settings
     }
@@ -912,6 +918,7 @@ impl GrantService {
                     ticket,
                     target_account: role.target_account.clone(),
                     role_name: role.name.clone(),
+                    preset_policy_arn: None,
                 };
                 self.provisioner
                     .teardown(&orphan, self.clock.now())
@@ -1061,10 +1068,17 @@ fn ended_error(grant: &Grant) -> Error {
 }
 
 pub fn role_ref(grant: &Grant) -> RoleRef {
+    // The partition is the role ARN's, recorded when the grant was made.
+    let partition = grant
+        .role_arn
+        .split(':')
+        .nth(1)
+        .and_then(|p| crate::domain::Partition::parse(p).ok());
     RoleRef {
         ticket: grant.ticket.clone(),
         target_account: grant.target_account.clone(),
         role_name: grant.role_name.clone(),
+        preset_policy_arn: partition.map(|p| grant.access.policy_arn(p)),
     }
 }
 

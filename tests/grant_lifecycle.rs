@@ -586,11 +586,8 @@ async fn teardown_runs_in_the_order_spec_md_gives() {
             "iam:GetRole",
             "iam:PutRolePolicy",
             "iam:UpdateAssumeRolePolicy",
-            "iam:ListAttachedRolePolicies",
             "iam:DetachRolePolicy",
-            "iam:ListRolePolicies",
             "iam:DeleteRolePolicy",
-            "iam:ListInstanceProfilesForRole",
             "iam:DeleteRole",
         ]
     );

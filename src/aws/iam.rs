@@ -251,6 +251,68 @@ pub fn url_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+async fn put_session_deny(
+    iam: &Client,
+    role: &str,
+    now: DateTime<Utc>,
+) -> Result<
+    (),
+    aws_sdk_iam::error::SdkError<aws_sdk_iam::operation::put_role_policy::PutRolePolicyError>,
+> {
+    iam.put_role_policy()
+        .role_name(role)
+        .policy_name(REVOKE_SESSIONS_POLICY_NAME)
+        .policy_document(policy::revoke_older_sessions(now).to_json())
+        .send()
+        .await
+        .map(|_| ())
+}
+
+/// Detaches every managed policy, deletes every inline policy (the session
+/// deny last), removes the role from instance profiles, deletes the role.
+async fn remove_everything_and_delete(iam: &Client, name: &str) -> Result<(), ProvisionError> {
+    for arn in attached_policies(iam, name).await? {
+        detach(iam, name, &arn).await?;
+    }
+    let mut inline = inline_policies(iam, name).await?;
+    inline.sort_by_key(|n| n == REVOKE_SESSIONS_POLICY_NAME);
+    for policy_name in inline {
+        delete_inline(iam, name, &policy_name).await?;
+    }
+    let profiles: Result<Vec<_>, _> = iam
+        .list_instance_profiles_for_role()
+        .role_name(name)
+        .into_paginator()
+        .items()
+        .send()
+        .collect()
+        .await;
+    match profiles {
+        Ok(list) => {
+            for p in list {
+                match iam
+                    .remove_role_from_instance_profile()
+                    .role_name(name)
+                    .instance_profile_name(p.instance_profile_name())
+                    .send()
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(e) if gone(&e) => {}
+                    Err(e) => return Err(aws_error("iam:RemoveRoleFromInstanceProfile", e).into()),
+                }
+            }
+        }
+        Err(e) if gone(&e) => return Ok(()),
+        Err(e) => return Err(aws_error("iam:ListInstanceProfilesForRole", e).into()),
+    }
+    match iam.delete_role().role_name(name).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if gone(&e) => Ok(()),
+        Err(e) => Err(aws_error("iam:DeleteRole", e).into()),
+    }
+}
+
 #[async_trait]
 impl RoleProvisioner for IamRoles {
     async fn inspect_roles(
@@ -415,15 +477,8 @@ impl RoleProvisioner for IamRoles {
             Err(e) => return Err(aws_error("iam:GetRole", e).into()),
         }
         // 1. End every session issued until now.
-        match iam
-            .put_role_policy()
-            .role_name(name)
-            .policy_name(REVOKE_SESSIONS_POLICY_NAME)
-            .policy_document(policy::revoke_older_sessions(now).to_json())
-            .send()
-            .await
-        {
-            Ok(_) => {}
+        match put_session_deny(&iam, name, now).await {
+            Ok(()) => {}
             Err(e) if gone(&e) => return Ok(()), // the role is already gone
             Err(e) => return Err(aws_error("iam:PutRolePolicy", e).into()),
         }
@@ -439,52 +494,27 @@ impl RoleProvisioner for IamRoles {
             Err(e) if gone(&e) => return Ok(()),
             Err(e) => return Err(aws_error("iam:UpdateAssumeRolePolicy", e).into()),
         }
-        // 3. Detach every managed policy (also any attached out of band).
-        for arn in attached_policies(&iam, name).await? {
-            detach(&iam, name, &arn).await?;
-        }
-        // 4. Delete every inline policy, the session deny last of all.
-        let mut inline = inline_policies(&iam, name).await?;
-        inline.sort_by_key(|n| n == REVOKE_SESSIONS_POLICY_NAME);
-        for policy_name in inline {
-            delete_inline(&iam, name, &policy_name).await?;
-        }
-        // An instance profile added out of band would block the delete.
-        let profiles: Result<Vec<_>, _> = iam
-            .list_instance_profiles_for_role()
-            .role_name(name)
-            .into_paginator()
-            .items()
-            .send()
-            .collect()
-            .await;
-        match profiles {
-            Ok(list) => {
-                for p in list {
-                    match iam
-                        .remove_role_from_instance_profile()
-                        .role_name(name)
-                        .instance_profile_name(p.instance_profile_name())
-                        .send()
-                        .await
-                    {
-                        Ok(_) => {}
-                        Err(e) if gone(&e) => {}
-                        Err(e) => {
-                            return Err(aws_error("iam:RemoveRoleFromInstanceProfile", e).into());
-                        }
+        // 3–5. The usual case needs no listing: detach the preset, delete the
+        // session deny, delete the role. If IAM says something else is still
+        // there (added out of band), clean up everything it holds and retry.
+        if let Some(preset) = &role.preset_policy_arn {
+            detach(&iam, name, preset).await?;
+            delete_inline(&iam, name, REVOKE_SESSIONS_POLICY_NAME).await?;
+            match iam.delete_role().role_name(name).send().await {
+                Ok(_) => return Ok(()),
+                Err(e) if gone(&e) => return Ok(()),
+                Err(e) if is_code(&e, "DeleteConflict") => {
+                    // Sessions stay denied while the rest is removed.
+                    match put_session_deny(&iam, name, now).await {
+                        Ok(()) => {}
+                        Err(e) if gone(&e) => return Ok(()),
+                        Err(e) => return Err(aws_error("iam:PutRolePolicy", e).into()),
                     }
                 }
+                Err(e) => return Err(aws_error("iam:DeleteRole", e).into()),
             }
-            Err(e) if gone(&e) => return Ok(()),
-            Err(e) => return Err(aws_error("iam:ListInstanceProfilesForRole", e).into()),
         }
-        // 5. Delete the role.
-        match iam.delete_role().role_name(name).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if gone(&e) => Ok(()),
-            Err(e) => Err(aws_error("iam:DeleteRole", e).into()),
-        }
+        remove_everything_and_delete(&iam, name).await
     }
 }
 

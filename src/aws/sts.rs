@@ -34,6 +34,10 @@ impl StsIdentity {
 
 #[async_trait]
 impl CallerIdentity for StsIdentity {
+    fn seed(&self, caller: Caller) {
+        let _ = self.cached.set(caller);
+    }
+
     async fn caller(&self) -> anyhow::Result<Caller> {
         self.cached
             .get_or_try_init(|| async {

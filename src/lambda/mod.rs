@@ -166,6 +166,9 @@ pub async fn run() -> std::process::ExitCode {
     let function = lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<Value>| async move {
             let deadline = deadline_of(&event.context);
+            if let Some(caller) = caller_of(&event.context.invoked_function_arn) {
+                handler.service.seed_caller(caller);
+            }
             handle_event(handler, event.payload, deadline)
                 .await
                 .map_err(|e| lambda_runtime::Diagnostic {
@@ -183,9 +186,56 @@ pub async fn run() -> std::process::ExitCode {
     }
 }
 
+/// Our account and partition, read off `arn:<partition>:lambda:<region>:<account>:function:…`.
+fn caller_of(function_arn: &str) -> Option<crate::ports::Caller> {
+    let parts: Vec<&str> = function_arn.split(':').collect();
+    match parts.as_slice() {
+        ["arn", partition, "lambda", _, account, "function", ..] => Some(crate::ports::Caller {
+            account: crate::domain::AccountId::parse(account).ok()?,
+            partition: crate::domain::Partition::parse(partition).ok()?,
+        }),
+        _ => None,
+    }
+}
+
 /// When to stop taking new work: the invocation's deadline less a margin.
 fn deadline_of(ctx: &lambda_runtime::Context) -> Option<tokio::time::Instant> {
+    if ctx.deadline == 0 {
+        return None; // no deadline given (a local runtime)
+    }
     let now_ms = u64::try_from(chrono::Utc::now().timestamp_millis()).ok()?;
-    let left = std::time::Duration::from_millis(ctx.deadline.checked_sub(now_ms)?);
+    let left = std::time::Duration::from_millis(ctx.deadline.saturating_sub(now_ms));
     Some(tokio::time::Instant::now() + left.saturating_sub(DEADLINE_MARGIN))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_caller_is_read_off_the_function_arn() {
+        let c = caller_of("arn:aws:lambda:us-east-1:123456789012:function:audit-grants").unwrap();
+        assert_eq!(c.account.as_str(), "123456789012");
+        assert_eq!(c.partition, crate::domain::Partition::Aws);
+        let c =
+            caller_of("arn:aws-us-gov:lambda:us-gov-west-1:123456789012:function:f:live").unwrap();
+        assert_eq!(c.partition, crate::domain::Partition::AwsUsGov);
+        assert!(caller_of("").is_none());
+        assert!(caller_of("arn:aws:lambda:us-east-1:12345:function:f").is_none());
+    }
+
+    #[test]
+    fn the_sweeper_stops_a_margin_before_the_deadline() {
+        let mut ctx = lambda_runtime::Context::default();
+        let now_ms = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap();
+        ctx.deadline = now_ms + 60_000;
+        let left = deadline_of(&ctx).unwrap() - tokio::time::Instant::now();
+        assert!(left <= std::time::Duration::from_secs(45), "{left:?}");
+        assert!(left >= std::time::Duration::from_secs(43), "{left:?}");
+        ctx.deadline = now_ms.saturating_sub(1_000);
+        assert!(
+            deadline_of(&ctx).unwrap() <= tokio::time::Instant::now(),
+            "already past: take no work"
+        );
+    }
 }

@@ -47,13 +47,32 @@ pub const DEMO_SECRET: &str = "audit-grants-demo-webhook-secret";
 pub const DEMO_BEARER: &str = "audit-grants-demo-bearer-token";
 
 /// The emulator's address; a clear failure when the tests were run without it.
+/// Each test binary starts from an empty emulator (cargo runs them one after
+/// another): moto slows down as emulated accounts pile up.
 pub fn emulator() -> String {
-    std::env::var("AUDIT_GRANTS_TEST_ENDPOINT").unwrap_or_else(|_| {
+    let endpoint = std::env::var("AUDIT_GRANTS_TEST_ENDPOINT").unwrap_or_else(|_| {
         panic!(
             "AUDIT_GRANTS_TEST_ENDPOINT is not set: run the tests through `make test` \
              (or `scripts/moto.sh cargo test`), which starts the local AWS emulator"
         )
-    })
+    });
+    static RESET: std::sync::Once = std::sync::Once::new();
+    RESET.call_once(|| reset_emulator(&endpoint));
+    endpoint
+}
+
+fn reset_emulator(endpoint: &str) {
+    use std::io::{Read, Write};
+    let addr = endpoint.trim_start_matches("http://");
+    let mut conn = std::net::TcpStream::connect(addr).expect("the emulator answers");
+    write!(
+        conn,
+        "POST /moto-api/reset HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "moto reset: {answer}");
 }
 
 // ---- the serialising proxy -------------------------------------------------
