@@ -15,10 +15,8 @@ use std::time::{Duration, Instant};
 use audit_grants::aws::AwsClients;
 use audit_grants::aws::dynamo::DynamoGrantStore;
 use audit_grants::domain::{
-    AccessPreset, AccountId, ExternalId, Grant, GrantStatus, HistoryEvent, PrincipalArn, Ticket,
-    Window,
+    AccessPreset, AccountId, ExternalId, Grant, GrantStatus, PrincipalArn, Ticket, Window,
 };
-use audit_grants::ports::GrantStore;
 use aws_config::BehaviorVersion;
 use chrono::{DateTime, Utc};
 use runtime_api::{Outcome, RuntimeApi};
@@ -186,6 +184,9 @@ fn spawn(bin: &str, api: &RuntimeApi, endpoint: &str, table: &str) -> Function {
         .env("AWS_LAMBDA_RUNTIME_API", &api.addr)
         .env("AWS_LAMBDA_FUNCTION_NAME", "audit-grants")
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/audit-grants")
         .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
         .env("AWS_LAMBDA_LOG_LEVEL", "WARN")
         .env("AWS_ENDPOINT_URL", endpoint)
@@ -336,8 +337,6 @@ async fn main() {
     let noop = "target/release/examples/noop_lambda";
     let runs = env_or("BENCH_COLD_RUNS", 10);
     let warm = env_or("BENCH_WARM_GRANTS", 30);
-    let total = env_or("BENCH_GRANTS", 10_000);
-    let due = env_or("BENCH_DUE", 1_000);
     let latency = Duration::from_millis(env_or("BENCH_LATENCY_MS", 5) as u64);
     let table = format!("bench-{}", std::process::id());
     setup(bin, &endpoint, &table);
@@ -467,99 +466,162 @@ async fn main() {
             .unwrap_or(0)
     );
 
+    sweep_at_scale(bin, &endpoint, &upstream, latency).await;
+}
+
+/// Seeds `table` with `total` grants: `sets` groups of `due` that end an hour
+/// apart (one group per sweep), the rest ending in 25 days. Roles are created
+/// for the due ones when `roles`.
+async fn seed(
+    bin: &str,
+    endpoint: &str,
+    table: &str,
+    total: usize,
+    due: usize,
+    sets: usize,
+    roles: bool,
+) -> DateTime<Utc> {
+    setup(bin, endpoint, table);
+    let direct = clients(endpoint).await;
+    let base = Utc::now() - chrono::Duration::days(1);
+    let store = DynamoGrantStore::new(direct.dynamodb.clone(), table.to_owned());
+    let all: Vec<Grant> = (0..total)
+        .map(|i| {
+            let set = i / due;
+            let end = if set < sets {
+                base + chrono::Duration::hours(set as i64 + 1)
+            } else {
+                base + chrono::Duration::days(25)
+            };
+            bench_grant(i, base, end)
+        })
+        .collect();
+    store.seed_for_benchmark(&all).await.unwrap();
+    if roles {
+        // One writer: moto is not thread-safe.
+        for g in all.iter().take(due * sets) {
+            create_role(&direct.iam, g).await;
+        }
+    }
+    base
+}
+
+/// Runs `audit-grants sweep` (the release binary) through the counting proxy.
+fn sweep(
+    bin: &str,
+    proxy: &str,
+    table: &str,
+    as_of: DateTime<Utc>,
+    concurrency: usize,
+    dry_run: bool,
+) -> (Value, Duration) {
+    let mut args = vec![
+        "sweep".to_owned(),
+        "--json".into(),
+        "--as-of".into(),
+        audit_grants::domain::format_timestamp(as_of),
+    ];
+    if dry_run {
+        args.push("--dry-run".into());
+    }
+    let t = Instant::now();
+    let out = Command::new(bin)
+        .args(&args)
+        .env_remove("AWS_LAMBDA_RUNTIME_API")
+        .env("RUST_LOG", "off")
+        .env("AWS_ENDPOINT_URL", proxy)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("GRANTS_TABLE", table)
+        .env("SWEEP_CONCURRENCY", concurrency.to_string())
+        .env(
+            "PERMISSIONS_BOUNDARY_ARN",
+            format!("arn:aws:iam::{ACCOUNT}:policy/audit-grants/audit-grants-boundary"),
+        )
+        .output()
+        .unwrap();
+    let wall = t.elapsed();
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("sweep: {}", String::from_utf8_lossy(&out.stderr)));
+    (report, wall)
+}
+
+async fn sweep_at_scale(bin: &str, endpoint: &str, upstream: &str, latency: Duration) {
+    let total = env_or("BENCH_GRANTS", 10_000);
+    let due = env_or("BENCH_DUE", 1_000);
+    let counter = Counter::default();
+    let proxy = start_proxy(upstream.to_owned(), latency, counter.clone()).await;
+    let n = |r: &Value, k: &str| r[k].as_array().map(Vec::len).unwrap_or(0);
+
+    println!("\n## Sweep at scale: what is read ({total} grants in the table, {due} due)\n");
+    let table = format!("bench-scale-{}", std::process::id());
+    let t = Instant::now();
+    let base = seed(bin, endpoint, &table, total, due, 1, false).await;
+    println!("(seeded in {:.0} s)\n", t.elapsed().as_secs_f64());
+    println!("| sweep | due | items read | AWS calls | wall time |");
+    println!("| --- | --- | --- | --- | --- |");
+    for (label, as_of) in [
+        ("nothing due yet", base + chrono::Duration::minutes(30)),
+        (
+            "1 set due",
+            base + chrono::Duration::hours(1) + chrono::Duration::minutes(1),
+        ),
+    ] {
+        counter.take();
+        let (report, wall) = sweep(bin, &proxy, &table, as_of, 4, true);
+        let items = counter.items_read();
+        let calls: BTreeMap<String, usize> = counter.take();
+        let list: Vec<String> = calls.iter().map(|(k, v)| format!("{k} ×{v}")).collect();
+        println!(
+            "| dry run, {label} | {} | {items} | {} | {:.2} s |",
+            n(&report, "due"),
+            list.join(", "),
+            wall.as_secs_f64()
+        );
+    }
+
+    let small_total = env_or("BENCH_SWEEP_GRANTS", 1_000);
+    let small_due = env_or("BENCH_SWEEP_DUE", 100);
+    let levels = [1usize, 4, 8, 16];
     println!(
-        "\n## Sweep at scale ({total} grants in the table, {due} due per run, {} ms added per AWS round trip)\n",
+        "\n## Sweep at scale: tearing down ({small_due} due per run among {small_total}, {} ms added per AWS round trip)\n",
         latency.as_millis()
     );
-    let direct = clients(&endpoint).await;
-    let base = Utc::now() - chrono::Duration::days(1);
-    let levels = [1usize, 4, 8, 16];
-    let store = Arc::new(DynamoGrantStore::new(
-        direct.dynamodb.clone(),
-        table.clone(),
-    ));
-    let load_started = Instant::now();
-    let mut all = vec![];
-    for i in 0..total {
-        let set = i / due;
-        let end = if set < levels.len() {
-            base + chrono::Duration::hours(set as i64 + 1)
-        } else {
-            base + chrono::Duration::days(25)
-        };
-        all.push(bench_grant(i, base, end));
-    }
-    let chunks: Vec<Vec<Grant>> = all.chunks(total.div_ceil(8)).map(|c| c.to_vec()).collect();
-    let mut tasks = vec![];
-    for chunk in chunks {
-        let (store, iam) = (store.clone(), direct.iam.clone());
-        tasks.push(tokio::spawn(async move {
-            for g in chunk {
-                let event = HistoryEvent {
-                    at: g.created_at,
-                    from: None,
-                    to: GrantStatus::Active,
-                    reason: "bench".into(),
-                    version: 1,
-                };
-                store.insert(&g, &event).await.unwrap();
-                if g.window.end() < base + chrono::Duration::days(1) {
-                    create_role(&iam, &g).await;
-                }
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
+    let table = format!("bench-sweep-{}", std::process::id());
+    let t = Instant::now();
+    let base = seed(
+        bin,
+        endpoint,
+        &table,
+        small_total,
+        small_due,
+        levels.len(),
+        true,
+    )
+    .await;
     println!(
-        "(loaded in {:.0} s)\n",
-        load_started.elapsed().as_secs_f64()
+        "(seeded with {} roles in {:.0} s)\n",
+        small_due * levels.len(),
+        t.elapsed().as_secs_f64()
     );
     println!(
         "| concurrency | due | torn down | failed | items read | AWS calls | wall time | per grant |"
     );
     println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
-    let slow_counter = Counter::default();
-    let slow = start_proxy(upstream.clone(), latency, slow_counter.clone()).await;
     for (k, c) in levels.iter().enumerate() {
         let as_of = base + chrono::Duration::hours(k as i64 + 1) + chrono::Duration::minutes(1);
-        slow_counter.take();
-        let t = Instant::now();
-        let out = Command::new(bin)
-            .args([
-                "sweep",
-                "--json",
-                "--as-of",
-                &audit_grants::domain::format_timestamp(as_of),
-            ])
-            .env_remove("AWS_LAMBDA_RUNTIME_API")
-            .env("RUST_LOG", "off")
-            .env("AWS_ENDPOINT_URL", &slow)
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("GRANTS_TABLE", &table)
-            .env("SWEEP_CONCURRENCY", c.to_string())
-            .env(
-                "PERMISSIONS_BOUNDARY_ARN",
-                format!("arn:aws:iam::{ACCOUNT}:policy/audit-grants/audit-grants-boundary"),
-            )
-            .output()
-            .unwrap();
-        let wall = t.elapsed();
-        let report: Value = serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|_| panic!("sweep: {}", String::from_utf8_lossy(&out.stderr)));
-        let n = |k: &str| report[k].as_array().map(Vec::len).unwrap_or(0);
-        let items = slow_counter.items_read();
-        let calls: usize = slow_counter.take().values().sum();
+        counter.take();
+        let (report, wall) = sweep(bin, &proxy, &table, as_of, *c, false);
+        let items = counter.items_read();
+        let calls: usize = counter.take().values().sum();
         println!(
             "| {c} | {} | {} | {} | {items} | {calls} | {:.1} s | {:.1} ms |",
-            n("due"),
-            n("torn_down"),
-            n("failed"),
+            n(&report, "due"),
+            n(&report, "torn_down"),
+            n(&report, "failed"),
             wall.as_secs_f64(),
-            ms(wall) / n("due").max(1) as f64
+            ms(wall) / n(&report, "due").max(1) as f64
         );
     }
 }

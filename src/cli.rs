@@ -492,6 +492,9 @@ fn print_sweep(report: &SweepReport) {
         if !report.verified.is_empty() {
             println!("verified   {}", report.verified.join(", "));
         }
+        if !report.in_progress.is_empty() {
+            println!("in progress elsewhere {}", report.in_progress.join(", "));
+        }
         if !report.deferred.is_empty() {
             println!("deferred   {}", report.deferred.join(", "));
         }

@@ -74,6 +74,9 @@ pub struct SweepReport {
     pub failed: Vec<SweepFailure>,
     /// Ended grants checked once more for a role a late provisioning made.
     pub verified: Vec<String>,
+    /// Due grants another invocation is tearing down right now (left to it;
+    /// found again by a later sweep if it dies).
+    pub in_progress: Vec<String>,
     /// Due grants left for the next run because the deadline came near.
     pub deferred: Vec<String>,
 }
@@ -82,6 +85,8 @@ enum SweepOutcome {
     TornDown,
     Resumed,
     Verified,
+    /// Another invocation is tearing it down right now.
+    InProgress,
     Skipped,
 }
 
@@ -676,6 +681,7 @@ impl GrantService {
             resumed: vec![],
             failed: vec![],
             verified: vec![],
+            in_progress: vec![],
             deferred: vec![],
         };
         if dry_run {
@@ -698,6 +704,7 @@ impl GrantService {
                 Some(Ok(SweepOutcome::TornDown)) => report.torn_down.push(ticket),
                 Some(Ok(SweepOutcome::Resumed)) => report.resumed.push(ticket),
                 Some(Ok(SweepOutcome::Verified)) => report.verified.push(ticket),
+                Some(Ok(SweepOutcome::InProgress)) => report.in_progress.push(ticket),
                 Some(Ok(SweepOutcome::Skipped)) => {}
                 Some(Err(e)) => {
                     tracing::error!(ticket = %ticket, error = %format!("{e:#}"), "sweep failed for grant");
@@ -712,6 +719,7 @@ impl GrantService {
             &mut report.torn_down,
             &mut report.resumed,
             &mut report.verified,
+            &mut report.in_progress,
             &mut report.deferred,
         ] {
             list.sort();
@@ -776,7 +784,7 @@ impl GrantService {
         } else {
             "window ended"
         };
-        let (_, ended_now) = self
+        let (settled, ended_now) = self
             .end_grant(
                 &grant.ticket.clone(),
                 Ending::Expired,
@@ -787,6 +795,8 @@ impl GrantService {
             .await?;
         Ok(if ended_now {
             SweepOutcome::TornDown
+        } else if settled.status == GrantStatus::Revoking {
+            SweepOutcome::InProgress
         } else {
             SweepOutcome::Skipped
         })

@@ -17,17 +17,7 @@ fn bin() -> Command {
 /// The binary, configured for the emulator's default account and a table of
 /// this test's own.
 fn configured(table: &str) -> Command {
-    let mut cmd = bin();
-    cmd.env("AWS_ENDPOINT_URL", common::emulator())
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("GRANTS_TABLE", table)
-        .env(
-            "PERMISSIONS_BOUNDARY_ARN",
-            "arn:aws:iam::123456789012:policy/audit-grants/audit-grants-boundary",
-        );
-    cmd
+    common::binary(&common::emulator(), table, "123456789012")
 }
 
 fn run(cmd: &mut Command, args: &[&str]) -> Output {

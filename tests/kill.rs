@@ -21,22 +21,9 @@ struct Binary {
 
 impl Binary {
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_audit-grants"));
+        let mut cmd = binary(&self.proxy, &self.table, &self.account);
         cmd.args(args)
-            .env_remove("AWS_LAMBDA_RUNTIME_API")
             .env("RUST_LOG", "off")
-            .env("AWS_ENDPOINT_URL", &self.proxy)
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("GRANTS_TABLE", &self.table)
-            .env(
-                "PERMISSIONS_BOUNDARY_ARN",
-                format!(
-                    "arn:aws:iam::{}:policy/audit-grants/audit-grants-boundary",
-                    self.account
-                ),
-            )
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         cmd

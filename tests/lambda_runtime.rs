@@ -28,21 +28,13 @@ fn start(api: &RuntimeApi, table: &str, extra: &[(&str, &str)]) -> Function {
 }
 
 fn start_logging(api: &RuntimeApi, table: &str, extra: &[(&str, &str)], stdout: Stdio) -> Function {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_audit-grants"));
+    let mut cmd = binary(&emulator(), table, "123456789012");
     cmd.env("AWS_LAMBDA_RUNTIME_API", &api.addr)
         .env("AWS_LAMBDA_FUNCTION_NAME", "audit-grants")
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-        .env("AWS_ENDPOINT_URL", emulator())
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("GRANTS_TABLE", table)
-        .env(
-            "PERMISSIONS_BOUNDARY_ARN",
-            "arn:aws:iam::123456789012:policy/audit-grants/audit-grants-boundary",
-        )
+        .env("RUST_LOG", "info")
         .env("WEBHOOK_SECRET", DEMO_SECRET)
         .env("WEBHOOK_BEARER_TOKEN", DEMO_BEARER)
         .stdout(stdout)
@@ -54,18 +46,8 @@ fn start_logging(api: &RuntimeApi, table: &str, extra: &[(&str, &str)], stdout: 
 }
 
 fn setup(table: &str) {
-    let status = Command::new(env!("CARGO_BIN_EXE_audit-grants"))
+    let status = binary(&emulator(), table, "123456789012")
         .arg("setup")
-        .env_remove("AWS_LAMBDA_RUNTIME_API")
-        .env("AWS_ENDPOINT_URL", emulator())
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("GRANTS_TABLE", table)
-        .env(
-            "PERMISSIONS_BOUNDARY_ARN",
-            "arn:aws:iam::123456789012:policy/audit-grants/audit-grants-boundary",
-        )
         .stdout(Stdio::null())
         .status()
         .unwrap();

@@ -123,11 +123,15 @@ impl DynamoGrantStore {
         grant_put: TransactWriteItem,
         event: Item,
         on_conflict: StoreError,
+        token: String,
     ) -> Result<(), StoreError> {
         let event_put = self.put(event, "attribute_not_exists(pk)", None)?;
+        // The token makes a retried write (the SDK retries after a timeout or a
+        // 5xx) idempotent instead of failing its own condition.
         let result = self
             .client
             .transact_write_items()
+            .client_request_token(token)
             .transact_items(grant_put)
             .transact_items(event_put)
             .send()
@@ -141,7 +145,8 @@ impl DynamoGrantStore {
                     Some(TransactWriteItemsError::TransactionCanceledException(tc))
                         if tc.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed"))
                 );
-                if conflicted {
+                let mismatch = error_code(&e) == Some("IdempotentParameterMismatchException");
+                if conflicted || mismatch {
                     Err(on_conflict)
                 } else {
                     Err(StoreError::Other(aws_error(
@@ -160,6 +165,85 @@ impl DynamoGrantStore {
         let pages: Result<Vec<_>, _> = build().into_paginator().items().send().collect().await;
         pages.map_err(|e| StoreError::Other(aws_error("dynamodb:Query", e)))
     }
+}
+
+impl DynamoGrantStore {
+    /// Writes grants (no history) in batches of 25, bypassing the conditional
+    /// writes: for seeding a benchmark table only, never used by the service.
+    #[doc(hidden)]
+    pub async fn seed_for_benchmark(&self, grants: &[Grant]) -> anyhow::Result<()> {
+        use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+        for chunk in grants.chunks(25) {
+            let mut requests: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|g| {
+                    let put = PutRequest::builder()
+                        .set_item(Some(grant_item(g)))
+                        .build()?;
+                    Ok(WriteRequest::builder().put_request(put).build())
+                })
+                .collect::<anyhow::Result<_>>()?;
+            for _ in 0..10 {
+                if requests.is_empty() {
+                    break;
+                }
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, requests)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("dynamodb:BatchWriteItem", e))?;
+                requests = out
+                    .unprocessed_items()
+                    .and_then(|u| u.get(&self.table))
+                    .cloned()
+                    .unwrap_or_default();
+            }
+        }
+        Ok(())
+    }
+
+    /// Live grants from the sparse index: all of them, or those due by `as_of`.
+    async fn query_due_index(
+        &self,
+        as_of: Option<DateTime<Utc>>,
+    ) -> Result<Vec<Grant>, StoreError> {
+        let items = self
+            .query_all(|| {
+                let q = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(DUE_INDEX)
+                    .expression_attribute_values(":b", s(DUE_BUCKET));
+                match as_of {
+                    Some(t) => q
+                        .key_condition_expression("due_bucket = :b AND due_at <= :t")
+                        .expression_attribute_values(":t", s(format_timestamp(t))),
+                    None => q.key_condition_expression("due_bucket = :b"),
+                }
+            })
+            .await?;
+        items
+            .iter()
+            .map(grant_from_item)
+            .collect::<anyhow::Result<_>>()
+            .map_err(StoreError::Other)
+    }
+}
+
+/// One write of one version of a grant: its idempotency token (≤ 36 chars).
+fn write_token(g: &Grant) -> String {
+    use sha2::{Digest, Sha256};
+    let key = format!(
+        "{}#{}#{}#{}",
+        g.ticket,
+        g.version,
+        g.status,
+        format_timestamp_precise(g.updated_at)
+    );
+    hex::encode(Sha256::digest(key.as_bytes()))[..36].to_owned()
 }
 
 fn pk(ticket: &Ticket) -> String {
@@ -377,6 +461,7 @@ impl GrantStore for DynamoGrantStore {
             put,
             event_item(&grant.ticket, event),
             StoreError::AlreadyExists,
+            write_token(grant),
         )
         .await
     }
@@ -395,6 +480,7 @@ impl GrantStore for DynamoGrantStore {
             put,
             event_item(&grant.ticket, event),
             StoreError::VersionConflict,
+            write_token(grant),
         )
         .await
     }
@@ -445,39 +531,10 @@ impl GrantStore for DynamoGrantStore {
     }
 
     async fn live(&self) -> Result<Vec<Grant>, StoreError> {
-        let items = self
-            .query_all(|| {
-                self.client
-                    .query()
-                    .table_name(&self.table)
-                    .index_name(DUE_INDEX)
-                    .key_condition_expression("due_bucket = :b")
-                    .expression_attribute_values(":b", s(DUE_BUCKET))
-            })
-            .await?;
-        items
-            .iter()
-            .map(grant_from_item)
-            .collect::<anyhow::Result<_>>()
-            .map_err(StoreError::Other)
+        self.query_due_index(None).await
     }
 
     async fn due(&self, as_of: DateTime<Utc>) -> Result<Vec<Grant>, StoreError> {
-        let items = self
-            .query_all(|| {
-                self.client
-                    .query()
-                    .table_name(&self.table)
-                    .index_name(DUE_INDEX)
-                    .key_condition_expression("due_bucket = :b AND due_at <= :t")
-                    .expression_attribute_values(":b", s(DUE_BUCKET))
-                    .expression_attribute_values(":t", s(format_timestamp(as_of)))
-            })
-            .await?;
-        items
-            .iter()
-            .map(grant_from_item)
-            .collect::<anyhow::Result<_>>()
-            .map_err(StoreError::Other)
+        self.query_due_index(Some(as_of)).await
     }
 }

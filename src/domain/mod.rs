@@ -10,7 +10,9 @@ pub use grant::{
     ATTEMPTS_BEFORE_ALARM, Ending, Grant, GrantStatus, HistoryEvent, STALE_AFTER,
     format_timestamp_precise,
 };
-pub use request::{GrantRequest, MAX_PRINCIPALS, RequestRules, fingerprint, parse_ticket};
+pub use request::{
+    GrantRequest, MAX_PRINCIPALS, REQUEST_FIELDS, RequestRules, fingerprint, parse_ticket,
+};
 pub use values::{
     AccessPreset, AccountId, ExternalId, Partition, PrincipalArn, Ticket, parse_text,
 };

@@ -17,7 +17,8 @@ use crate::policy;
 
 pub const MAX_PRINCIPALS: usize = 5;
 
-const FIELDS: [&str; 11] = [
+/// Every field of a grant request, in SPEC.md's order.
+pub const REQUEST_FIELDS: [&str; 11] = [
     "ticket",
     "requested_by",
     "auditor_account",
@@ -132,7 +133,7 @@ fn field_err(field: &str) -> impl Fn(String) -> Error + '_ {
 impl GrantRequest {
     pub fn parse(request: &Value, rules: &RequestRules<'_>) -> Result<Self> {
         let obj = as_object(request)?;
-        if let Some(unknown) = obj.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+        if let Some(unknown) = obj.keys().find(|k| !REQUEST_FIELDS.contains(&k.as_str())) {
             return Err(Error::field(
                 ErrorCode::UnknownField,
                 unknown.clone(),

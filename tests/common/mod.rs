@@ -622,23 +622,25 @@ impl TestEnv {
     }
 }
 
-pub fn url_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16)
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8(out).expect("UTF-8 policy")
+pub use audit_grants::aws::iam::url_decode;
+
+/// The built binary, set up for the emulator at `endpoint` (directly or through
+/// a proxy), the table `table`, and the permissions boundary of `account`.
+pub fn binary(endpoint: &str, table: &str, account: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_audit-grants"));
+    cmd.env_remove("AWS_LAMBDA_RUNTIME_API")
+        .env("RUST_LOG", "warn")
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("GRANTS_TABLE", table)
+        .env(
+            "PERMISSIONS_BOUNDARY_ARN",
+            format!("arn:aws:iam::{account}:policy/audit-grants/audit-grants-boundary"),
+        );
+    cmd
 }
 
 /// A valid grant request for `ticket` (fields can be changed by the caller).
