@@ -58,9 +58,6 @@ pub struct RoleRef {
     pub ticket: Ticket,
     pub target_account: AccountId,
     pub role_name: String,
-    /// The preset the role was given, when known: teardown detaches it without
-    /// listing first, and lists only if IAM says something else is left.
-    pub preset_policy_arn: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -859,8 +859,12 @@ impl GrantService {
                 }
             }
         }
+        let now = self.clock.now();
         for grant in live.values() {
+            // IAM's listing is eventually consistent: a grant changed in the last
+            // minutes is left for the next pass.
             let missing = grant.status == GrantStatus::Active
+                && grant.is_stale(now)
                 && inspected.contains(&grant.target_account)
                 && !seen.contains(&(grant.target_account.clone(), grant.role_name.clone()));
             if !missing {
@@ -918,6 +922,7 @@ impl GrantService {
             if let Some(g) = self.store.get(&ticket).await.map_err(store_err)?
                 && !g.is_ended()
                 && g.role_name == role.name
+                && g.target_account == role.target_account
             {
                 return Ok(());
             }
@@ -928,7 +933,6 @@ impl GrantService {
                     ticket,
                     target_account: role.target_account.clone(),
                     role_name: role.name.clone(),
-                    preset_policy_arn: None,
                 };
                 self.provisioner
                     .teardown(&orphan, self.clock.now())
@@ -941,6 +945,18 @@ impl GrantService {
         };
         if grant.status != GrantStatus::Active {
             return Ok(()); // in flux: provisioning or teardown owns it
+        }
+        if drift_between(&self.role_spec(grant).await?, role).is_empty() {
+            return Ok(());
+        }
+        // The index may be behind, and a teardown makes a role look drifted:
+        // act only on the record as it is now.
+        let grant = &self.load(&ticket).await?;
+        if grant.status != GrantStatus::Active
+            || grant.ending.is_some()
+            || grant.role_name != role.name
+        {
+            return Ok(());
         }
         let spec = self.role_spec(grant).await?;
         let drift = drift_between(&spec, role);
@@ -963,7 +979,19 @@ impl GrantService {
                 drift.join(", ")
             );
             match self.record(grant, &reason, |_| {}).await {
-                Ok(_) | Err(StoreError::VersionConflict) => {}
+                Ok(_) => {}
+                Err(StoreError::VersionConflict) => {
+                    // A revoke or sweep began meanwhile: our repair must not outlive it.
+                    let current = self.load(&ticket).await?;
+                    if current.ending.is_some() || current.is_ended() {
+                        self.provisioner
+                            .teardown(&role_ref(&current), self.clock.now())
+                            .await
+                            .map_err(|e| {
+                                internal(anyhow::Error::new(e).context("re-applying a teardown"))
+                            })?;
+                    }
+                }
                 Err(e) => return Err(store_err(e)),
             }
         }
@@ -1078,17 +1106,10 @@ fn ended_error(grant: &Grant) -> Error {
 }
 
 pub fn role_ref(grant: &Grant) -> RoleRef {
-    // The partition is the role ARN's, recorded when the grant was made.
-    let partition = grant
-        .role_arn
-        .split(':')
-        .nth(1)
-        .and_then(|p| crate::domain::Partition::parse(p).ok());
     RoleRef {
         ticket: grant.ticket.clone(),
         target_account: grant.target_account.clone(),
         role_name: grant.role_name.clone(),
-        preset_policy_arn: partition.map(|p| grant.access.policy_arn(p)),
     }
 }
 

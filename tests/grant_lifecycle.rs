@@ -586,7 +586,9 @@ async fn teardown_runs_in_the_order_spec_md_gives() {
             "iam:GetRole",
             "iam:PutRolePolicy",
             "iam:UpdateAssumeRolePolicy",
+            "iam:ListAttachedRolePolicies",
             "iam:DetachRolePolicy",
+            "iam:ListRolePolicies",
             "iam:DeleteRolePolicy",
             "iam:DeleteRole",
         ]
@@ -926,4 +928,60 @@ async fn teardown_never_touches_a_role_of_the_same_name_that_is_not_ours() {
         .await
         .unwrap();
     assert!(env.role(&name).await.is_some());
+}
+
+#[tokio::test]
+async fn a_role_whose_ownership_tags_were_removed_is_never_deleted_and_the_revoke_fails_loudly() {
+    let env = TestEnv::new().await;
+    env.service.create(&request("AUD-UNTAGGED")).await.unwrap();
+    let name = role_name("AUD-UNTAGGED");
+    env.clients
+        .iam
+        .untag_role()
+        .role_name(&name)
+        .tag_keys("audit-grants:managed-by")
+        .send()
+        .await
+        .unwrap();
+    let ticket = Ticket::parse("AUD-UNTAGGED").unwrap();
+    let err = env.service.revoke(&ticket, Some("stop")).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Internal, "{err}");
+    let g = env.service.get(&ticket).await.unwrap();
+    assert_eq!(
+        g.status,
+        GrantStatus::Failed,
+        "not recorded as ended while the role remains"
+    );
+    assert!(!g.is_ended());
+    assert!(
+        g.last_error
+            .as_deref()
+            .unwrap()
+            .contains("not managed by audit-grants"),
+        "{:?}",
+        g.last_error
+    );
+    assert!(env.role(&name).await.is_some());
+    // Once a person restores the tag, the next sweep finishes the revoke.
+    env.clients
+        .iam
+        .tag_role()
+        .role_name(&name)
+        .tags(
+            aws_sdk_iam::types::Tag::builder()
+                .key("audit-grants:managed-by")
+                .value("audit-grants")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let r = env.service.sweep(env.now(), false, None).await.unwrap();
+    assert_eq!(r.torn_down, vec!["AUD-UNTAGGED"], "{r:?}");
+    assert_eq!(
+        env.service.get(&ticket).await.unwrap().status,
+        GrantStatus::Revoked
+    );
+    assert!(env.role(&name).await.is_none());
 }

@@ -16,7 +16,7 @@ use crate::ports::{
     CallerIdentity, ObservedRole, ProvisionError, RoleProvisioner, RoleRef, RoleSpec,
 };
 use crate::service::{MANAGED_BY, TAG_EXPIRES_AT, TAG_MANAGED_BY, TAG_TICKET};
-use aws_sdk_iam::error::ProvideErrorMetadata;
+use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata};
 
 pub struct IamRoles {
     iam: Client,
@@ -268,8 +268,10 @@ async fn put_session_deny(
         .map(|_| ())
 }
 
-/// Detaches every managed policy, deletes every inline policy (the session
-/// deny last), removes the role from instance profiles, deletes the role.
+/// Detaches every managed policy (also any attached out of band), deletes every
+/// inline policy (the session deny last, so old sessions stay denied until
+/// nothing else is left), and deletes the role; instance profiles, which only
+/// an out-of-band change adds, are removed when IAM says one holds the role.
 async fn remove_everything_and_delete(iam: &Client, name: &str) -> Result<(), ProvisionError> {
     for arn in attached_policies(iam, name).await? {
         detach(iam, name, &arn).await?;
@@ -278,6 +280,12 @@ async fn remove_everything_and_delete(iam: &Client, name: &str) -> Result<(), Pr
     inline.sort_by_key(|n| n == REVOKE_SESSIONS_POLICY_NAME);
     for policy_name in inline {
         delete_inline(iam, name, &policy_name).await?;
+    }
+    match iam.delete_role().role_name(name).send().await {
+        Ok(_) => return Ok(()),
+        Err(e) if gone(&e) => return Ok(()),
+        Err(e) if is_code(&e, "DeleteConflict") => {}
+        Err(e) => return Err(aws_error("iam:DeleteRole", e).into()),
     }
     let profiles: Result<Vec<_>, _> = iam
         .list_instance_profiles_for_role()
@@ -458,7 +466,8 @@ impl RoleProvisioner for IamRoles {
             .await?;
         let name = role.role_name.as_str();
 
-        // 0. Only ever touch this ticket's role.
+        // 0. Only ever touch this ticket's role. One that is not (or no longer)
+        // tagged as ours is never deleted: the grant fails loudly instead of ending.
         match iam.get_role().role_name(name).send().await {
             Ok(out) => {
                 let tags = out.role().map(|r| r.tags()).unwrap_or_default();
@@ -468,19 +477,24 @@ impl RoleProvisioner for IamRoles {
                 {
                     tracing::error!(
                         ticket = %role.ticket, role = name,
-                        "a role of this grant's name is not ours: left untouched"
+                        "a role of this grant's name is not tagged as ours: not deleted; needs a person"
                     );
-                    return Ok(());
+                    return Err(ProvisionError::ForeignRole(name.to_owned()));
                 }
             }
             Err(e) if gone(&e) => return Ok(()),
             Err(e) => return Err(aws_error("iam:GetRole", e).into()),
         }
-        // 1. End every session issued until now.
-        match put_session_deny(&iam, name, now).await {
+        // 1. End every session issued until now. If the deny cannot be put (the
+        // role's inline-policy quota filled out of band, say), the rest still
+        // runs: a deleted role leaves its sessions nothing.
+        let deny = put_session_deny(&iam, name, now).await;
+        match &deny {
+            Err(e) if gone(e) => return Ok(()), // the role is already gone
+            Err(e) => {
+                tracing::error!(ticket = %role.ticket, role = name, error = %DisplayErrorContext(e), "could not revoke sessions; removing the role's policies anyway")
+            }
             Ok(()) => {}
-            Err(e) if gone(&e) => return Ok(()), // the role is already gone
-            Err(e) => return Err(aws_error("iam:PutRolePolicy", e).into()),
         }
         // 2. Trust no one.
         match iam
@@ -494,26 +508,7 @@ impl RoleProvisioner for IamRoles {
             Err(e) if gone(&e) => return Ok(()),
             Err(e) => return Err(aws_error("iam:UpdateAssumeRolePolicy", e).into()),
         }
-        // 3–5. The usual case needs no listing: detach the preset, delete the
-        // session deny, delete the role. If IAM says something else is still
-        // there (added out of band), clean up everything it holds and retry.
-        if let Some(preset) = &role.preset_policy_arn {
-            detach(&iam, name, preset).await?;
-            delete_inline(&iam, name, REVOKE_SESSIONS_POLICY_NAME).await?;
-            match iam.delete_role().role_name(name).send().await {
-                Ok(_) => return Ok(()),
-                Err(e) if gone(&e) => return Ok(()),
-                Err(e) if is_code(&e, "DeleteConflict") => {
-                    // Sessions stay denied while the rest is removed.
-                    match put_session_deny(&iam, name, now).await {
-                        Ok(()) => {}
-                        Err(e) if gone(&e) => return Ok(()),
-                        Err(e) => return Err(aws_error("iam:PutRolePolicy", e).into()),
-                    }
-                }
-                Err(e) => return Err(aws_error("iam:DeleteRole", e).into()),
-            }
-        }
+        // 3–5. Detach, delete inline policies (the session deny last), delete.
         remove_everything_and_delete(&iam, name).await
     }
 }
