@@ -14,7 +14,8 @@ test:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets --quiet -- -D warnings
 	scripts/check-templates.sh
-	scripts/moto.sh $(CARGO) test --all-targets
+	$(CARGO) build --quiet --examples
+	scripts/moto.sh $(CARGO) test --lib --bins --tests
 
 ## Format and lint only.
 lint:
