@@ -2,6 +2,8 @@
 //! sweep at scale, against the local emulator, with the release build. Prints
 //! figures (never asserts them). Run through `scripts/bench.sh`.
 
+#[path = "../tests/common/http1.rs"]
+mod http1;
 #[path = "../tests/common/runtime_api.rs"]
 #[allow(dead_code)]
 mod runtime_api;
@@ -21,7 +23,7 @@ use aws_config::BehaviorVersion;
 use chrono::{DateTime, Utc};
 use runtime_api::{Outcome, RuntimeApi};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 const ACCOUNT: &str = "123456789012";
 const WAIT: Duration = Duration::from_secs(60);
@@ -91,52 +93,15 @@ async fn start_proxy(upstream: String, latency: Duration, counter: Counter) -> S
             };
             let (upstream, counter) = (upstream.clone(), counter.clone());
             tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let head_end = loop {
-                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        break i + 4;
-                    }
-                    let mut chunk = [0u8; 16384];
-                    let n = conn.read(&mut chunk).await.unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                };
-                let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-                let len: usize = head
-                    .lines()
-                    .find_map(|l| {
-                        let (k, v) = l.split_once(':')?;
-                        k.eq_ignore_ascii_case("content-length")
-                            .then(|| v.trim().parse().ok())?
-                    })
-                    .unwrap_or(0);
-                while buf.len() < head_end + len {
-                    let mut chunk = [0u8; 16384];
-                    let n = conn.read(&mut chunk).await.unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                }
-                let op = op_of(&head, &buf[head_end..head_end + len]);
-                *counter.0.lock().unwrap().entry(op.clone()).or_default() += 1;
-                let mut request: Vec<u8> = head
-                    .lines()
-                    .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
-                    .take_while(|l| !l.is_empty())
-                    .flat_map(|l| format!("{l}\r\n").into_bytes())
-                    .collect();
-                request.extend_from_slice(b"Connection: close\r\n\r\n");
-                request.extend_from_slice(&buf[head_end..head_end + len]);
-                tokio::time::sleep(latency).await;
-                let Ok(mut up) = tokio::net::TcpStream::connect(&upstream).await else {
+                let Ok(Some(request)) = http1::read_request(&mut conn).await else {
                     return;
                 };
-                let _ = up.write_all(&request).await;
-                let mut response = Vec::new();
-                let _ = up.read_to_end(&mut response).await;
+                let op = op_of(&request.head, &request.body);
+                *counter.0.lock().unwrap().entry(op.clone()).or_default() += 1;
+                tokio::time::sleep(latency).await;
+                let Ok(response) = http1::exchange(&upstream, &request.forwarded(&[])).await else {
+                    return;
+                };
                 if op == "dynamodb:Query" || op == "dynamodb:GetItem" {
                     let text = String::from_utf8_lossy(&response);
                     let body = text.split("\r\n\r\n").nth(1).unwrap_or("");

@@ -7,7 +7,6 @@ use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::Value;
-use tokio::sync::OnceCell;
 
 use crate::config::Settings;
 use crate::domain::{
@@ -96,7 +95,6 @@ pub struct GrantService {
     identity: Arc<dyn CallerIdentity>,
     clock: Arc<dyn Clock>,
     settings: Arc<Settings>,
-    caller: OnceCell<Caller>,
     metrics: Metrics,
 }
 
@@ -122,7 +120,6 @@ impl GrantService {
             identity,
             clock,
             settings,
-            caller: OnceCell::new(),
             metrics: Metrics::default(),
         }
     }
@@ -139,8 +136,7 @@ impl GrantService {
 
     /// Takes the caller from elsewhere (the Lambda context) instead of asking STS.
     pub fn seed_caller(&self, caller: Caller) {
-        self.identity.seed(caller.clone());
-        let _ = self.caller.set(caller);
+        self.identity.seed(caller);
     }
 
     pub fn settings(&self) -> &Settings {
@@ -158,10 +154,11 @@ impl GrantService {
         DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
     }
 
-    /// The account and partition this function runs in: asked once per process.
-    pub async fn caller(&self) -> Result<&Caller> {
-        self.caller
-            .get_or_try_init(|| async { self.identity.caller().await })
+    /// The account and partition this function runs in (the identity port
+    /// remembers it: asked at most once per process).
+    pub async fn caller(&self) -> Result<Caller> {
+        self.identity
+            .caller()
             .await
             .map_err(|e| internal(e.context("who am I (sts:GetCallerIdentity)")))
     }
@@ -812,7 +809,7 @@ impl GrantService {
     /// access back without a new ticket. Roles under the path that are not ours
     /// are reported and never touched.
     pub async fn reconcile(&self, dry_run: bool) -> Result<ReconcileReport> {
-        let caller = self.caller().await?.clone();
+        let caller = self.caller().await?;
         let live: std::collections::HashMap<Ticket, Grant> = self
             .store
             .live()

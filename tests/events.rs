@@ -121,6 +121,8 @@ async fn the_sample_events_grant_extend_revoke_and_sweep() {
     // A second grant, then the schedule after its window.
     let mut second = event("grant-request.json");
     second["detail"]["ticket"] = json!("AUD-1043");
+    // The handler does not check the source: the deployment's rule decides.
+    second["source"] = json!("com.example.other-tool");
     second["detail"]["duration"] = json!("1h");
     handle_event(s, second, None).await.unwrap();
     env.clock.advance(chrono::Duration::hours(2));

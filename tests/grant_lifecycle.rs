@@ -985,3 +985,24 @@ async fn a_role_whose_ownership_tags_were_removed_is_never_deleted_and_the_revok
     );
     assert!(env.role(&name).await.is_none());
 }
+
+#[tokio::test]
+async fn role_path_and_session_limit_come_from_the_settings() {
+    let env = TestEnv::with(
+        &[
+            ("ROLE_PATH", "/audits/external/"),
+            ("MAX_SESSION_SECONDS", "7200"),
+        ],
+        chrono::Utc::now(),
+    )
+    .await;
+    let g = env.service.create(&request("AUD-SETTINGS")).await.unwrap();
+    let role = env.role(&role_name("AUD-SETTINGS")).await.unwrap();
+    assert_eq!(role.path(), "/audits/external/");
+    assert_eq!(role.max_session_duration(), Some(7200));
+    assert!(
+        g.grant()
+            .role_arn
+            .contains(":role/audits/external/audit-AUD-SETTINGS-")
+    );
+}

@@ -285,6 +285,28 @@ async fn assert_refused(
     );
 }
 
+/// Sends `request` as an EventBridge grant request and as a signed webhook.
+async fn refused_both_ways(
+    env: &TestEnv,
+    before: &(Vec<String>, usize),
+    what: &str,
+    request: Value,
+) -> usize {
+    let mut ev = event("grant-request.json");
+    ev["detail"] = request.clone();
+    assert_refused(env, before, what, ev, false).await;
+    let body = serde_json::to_vec(&request).unwrap();
+    assert_refused(
+        env,
+        before,
+        what,
+        http_event("POST", "/grants", &body, None),
+        true,
+    )
+    .await;
+    2
+}
+
 #[tokio::test]
 async fn the_hostile_corpus_is_refused_and_changes_nothing() {
     let env = TestEnv::at("2026-12-01T08:00:00Z").await;
@@ -293,36 +315,10 @@ async fn the_hostile_corpus_is_refused_and_changes_nothing() {
     for (field, value) in hostile_values() {
         let mut req = request(&format!("AUD-H{cases}"));
         req[field] = value.clone();
-        let what = format!("{field} = {value}");
-        let mut ev = event("grant-request.json");
-        ev["detail"] = req.clone();
-        assert_refused(&env, &before, &what, ev, false).await;
-        let body = serde_json::to_vec(&req).unwrap();
-        assert_refused(
-            &env,
-            &before,
-            &what,
-            http_event("POST", "/grants", &body, None),
-            true,
-        )
-        .await;
-        cases += 2;
+        cases += refused_both_ways(&env, &before, &format!("{field} = {value}"), req).await;
     }
     for shape in hostile_shapes() {
-        let what = format!("shape {shape}");
-        let mut ev = event("grant-request.json");
-        ev["detail"] = shape.clone();
-        assert_refused(&env, &before, &what, ev, false).await;
-        let body = serde_json::to_vec(&shape).unwrap();
-        assert_refused(
-            &env,
-            &before,
-            &what,
-            http_event("POST", "/grants", &body, None),
-            true,
-        )
-        .await;
-        cases += 2;
+        cases += refused_both_ways(&env, &before, &format!("shape {shape}"), shape).await;
     }
     eprintln!("hostile corpus: {cases} requests refused, IAM and DynamoDB unchanged");
     assert!(cases >= 300, "{cases}");

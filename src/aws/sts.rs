@@ -21,15 +21,6 @@ impl StsIdentity {
             cached: OnceCell::new(),
         }
     }
-
-    /// An identity already known (e.g. from the Lambda context's function ARN),
-    /// which saves the STS round trip.
-    pub fn known(sts: aws_sdk_sts::Client, caller: Caller) -> Self {
-        StsIdentity {
-            sts,
-            cached: OnceCell::new_with(Some(caller)),
-        }
-    }
 }
 
 #[async_trait]

@@ -795,6 +795,25 @@ mod tests {
     }
 
     #[test]
+    fn an_account_with_a_raised_trust_policy_limit_accepts_larger_policies() {
+        let long: Vec<String> = (0..5)
+            .map(|i| format!("arn:aws:iam::210987654321:role/{}/r{i}", "p".repeat(150)))
+            .collect();
+        let mut req = with("principals", json!(long));
+        req["external_id"] = json!("e".repeat(1000));
+        let own = AccountId::parse(OWN).unwrap();
+        let rules = RequestRules {
+            now: now(),
+            own_account: &own,
+            partition: Partition::Aws,
+            allowed_targets: &[],
+            max_grant_duration: Duration::days(30),
+            trust_policy_max_chars: 4096,
+        };
+        assert!(GrantRequest::parse(&req, &rules).is_ok());
+    }
+
+    #[test]
     fn the_fingerprint_is_of_the_request_as_sent_not_its_key_order() {
         let a: Value = serde_json::from_str(r#"{"ticket":"T","duration":"1h"}"#).unwrap();
         let b: Value = serde_json::from_str(r#"{"duration":"1h","ticket":"T"}"#).unwrap();

@@ -11,6 +11,7 @@
 #![allow(dead_code)]
 
 pub mod faults;
+pub mod http1;
 pub mod runtime_api;
 
 #[allow(unused_imports)]
@@ -131,8 +132,7 @@ async fn serve_proxy(listener: std::net::TcpListener, upstream: String, options:
     }
 }
 
-/// Forwards one HTTP/1.1 request, one at a time across all connections, over a
-/// fresh upstream connection.
+/// Forwards one request, one at a time across all connections.
 async fn proxy_connection(
     mut conn: tokio::net::TcpStream,
     upstream: &str,
@@ -140,49 +140,12 @@ async fn proxy_connection(
     options: &ProxyOptions,
     seq: &AtomicU64,
 ) -> std::io::Result<()> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    // One request per client connection: the response says `Connection: close`.
-    let mut buf = Vec::new();
-    let head_end = loop {
-        if let Some(i) = find(&buf, b"\r\n\r\n") {
-            break i + 4;
-        }
-        let mut chunk = [0u8; 8192];
-        let n = conn.read(&mut chunk).await?;
-        if n == 0 {
-            return Ok(());
-        }
-        buf.extend_from_slice(&chunk[..n]);
+    use tokio::io::AsyncWriteExt;
+    let Some(request) = http1::read_request(&mut conn).await? else {
+        return Ok(());
     };
-    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-    let len: usize = head
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-length")
-                .then(|| v.trim().parse().ok())?
-        })
-        .unwrap_or(0);
-    while buf.len() < head_end + len {
-        let mut chunk = [0u8; 8192];
-        let n = conn.read(&mut chunk).await?;
-        if n == 0 {
-            return Ok(());
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    let mut request: Vec<u8> = head
-        .lines()
-        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
-        .take_while(|l| !l.is_empty())
-        .flat_map(|l| format!("{l}\r\n").into_bytes())
-        .collect();
-    if let Some(account) = &options.account {
-        request.extend_from_slice(format!("x-moto-account-id: {account}\r\n").as_bytes());
-    }
-    request.extend_from_slice(b"Connection: close\r\n\r\n");
-    request.extend_from_slice(&buf[head_end..head_end + len]);
-
+    let account = options.account.as_deref().map(|a| ("x-moto-account-id", a));
+    let forwarded = request.forwarded(account.as_slice());
     let response = {
         let _one_at_a_time = lock.lock().await;
         let n = seq.fetch_add(1, Ordering::SeqCst) as usize + 1;
@@ -191,17 +154,9 @@ async fn proxy_connection(
         {
             return Ok(());
         }
-        let mut up = tokio::net::TcpStream::connect(upstream).await?;
-        up.write_all(&request).await?;
-        let mut response = Vec::new();
-        up.read_to_end(&mut response).await?;
-        response
+        http1::exchange(upstream, &forwarded).await?
     };
     conn.write_all(&response).await
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 // ---- per-test accounts --------------------------------------------------------
