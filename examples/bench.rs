@@ -2,12 +2,6 @@
 //! sweep at scale, against the local emulator, with the release build. Prints
 //! figures (never asserts them). Run through `scripts/bench.sh`.
 
-#[path = "../tests/common/http1.rs"]
-mod http1;
-#[path = "../tests/common/runtime_api.rs"]
-#[allow(dead_code)]
-mod runtime_api;
-
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,8 +15,9 @@ use audit_grants::domain::{
 };
 use aws_config::BehaviorVersion;
 use chrono::{DateTime, Utc};
-use runtime_api::{Outcome, RuntimeApi};
 use serde_json::{Value, json};
+use testkit::http1;
+use testkit::runtime_api::{Outcome, RuntimeApi};
 use tokio::io::AsyncWriteExt;
 
 const ACCOUNT: &str = "123456789012";

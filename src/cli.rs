@@ -6,14 +6,18 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 use crate::aws::AwsClients;
+use crate::command::{Command, Outcome, SweepOptions};
 use crate::config::Settings;
-use crate::domain::{Grant, GrantStatus, Ticket, format_timestamp, parse_timestamp};
+use crate::domain::{
+    ExtendRequest, Grant, GrantRequestBody, GrantStatus, HistoryEvent, RevokeRequest, Ticket,
+    format_timestamp, parse_reason, parse_ticket_field, parse_timestamp,
+};
 use crate::error::Error;
-use crate::lambda::Handler;
-use crate::service::{GrantService, SweepReport};
+use crate::lambda::Function;
+use crate::service::{Mode, SweepReport};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -26,13 +30,13 @@ use crate::service::{GrantService, SweepReport};
 )]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Command,
+    pub command: CliCommand,
 }
 
 // Parsed once per process: the size difference between variants costs nothing.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub enum CliCommand {
     /// Run the Lambda handler once on an event JSON file (`-` = stdin); print its result.
     Invoke { file: String },
     /// Create, where missing, the grants table and the permissions-boundary policy.
@@ -142,7 +146,7 @@ fn print_json(v: &Value) {
 }
 
 fn ticket_arg(raw: &str) -> Result<Ticket, Error> {
-    Ticket::parse(raw).map_err(|e| Error::invalid("ticket", format!("ticket {e}")))
+    parse_ticket_field(raw)
 }
 
 fn time_arg(field: &str, raw: &str) -> Result<DateTime<Utc>, Error> {
@@ -150,10 +154,10 @@ fn time_arg(field: &str, raw: &str) -> Result<DateTime<Utc>, Error> {
 }
 
 pub async fn run(cli: Cli) -> ExitCode {
-    if let Command::BoundaryPolicy = cli.command {
-        print_json(
-            &serde_json::to_value(crate::policy::permissions_boundary()).expect("serialises"),
-        );
+    if let CliCommand::BoundaryPolicy = cli.command {
+        print_json(&crate::service::to_json(
+            &crate::policy::permissions_boundary(),
+        ));
         return ExitCode::SUCCESS;
     }
     let settings = match Settings::from_env() {
@@ -164,11 +168,11 @@ pub async fn run(cli: Cli) -> ExitCode {
         }
     };
     let clients = AwsClients::from_env().await;
-    if let Command::Setup { json } = cli.command {
-        return match crate::app::setup(&clients, &settings).await {
+    if let CliCommand::Setup { json } = cli.command {
+        return match crate::wiring::setup(&clients, &settings).await {
             Ok(report) => {
                 if json {
-                    print_json(&serde_json::to_value(&report).expect("serialises"));
+                    print_json(&crate::service::to_json(&report));
                 } else {
                     let state = |created| if created { "created" } else { "exists" };
                     println!(
@@ -191,33 +195,21 @@ pub async fn run(cli: Cli) -> ExitCode {
         };
     }
     // Metrics are the Lambda's; the CLI's stdout carries its results.
-    let handler = crate::app::handler(&clients, settings, crate::metrics::Metrics::default());
-    match execute(&handler, cli.command).await {
+    let function = crate::wiring::function(&clients, settings, crate::metrics::Metrics::default());
+    match execute(&function, cli.command).await {
         Ok(code) => code,
         Err(e) => fail(&e),
     }
 }
 
-async fn execute(handler: &Handler, command: Command) -> Result<ExitCode, Error> {
-    let service: &GrantService = &handler.service;
-    match command {
-        Command::Setup { .. } | Command::BoundaryPolicy => {
-            unreachable!("handled before the service is built")
+/// The command a CLI invocation asks for, parsed by the same rules as every
+/// other trigger's, and whether to print JSON.
+fn command_of(cli: CliCommand, now: DateTime<Utc>) -> Result<(Command, bool), Error> {
+    Ok(match cli {
+        CliCommand::Setup { .. } | CliCommand::BoundaryPolicy | CliCommand::Invoke { .. } => {
+            unreachable!("not a service command")
         }
-        Command::Invoke { file } => {
-            let text = read_input(&file)
-                .map_err(|e| Error::Internal(e.context(format!("reading {file}"))))?;
-            let event: Value = serde_json::from_str(&text).map_err(|e| {
-                Error::reject(
-                    crate::error::ErrorCode::InvalidRequest,
-                    format!("{file} is not JSON: {e}"),
-                )
-            })?;
-            let result = crate::lambda::handle_event(handler, event, None).await?;
-            print_json(&result);
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Grant {
+        CliCommand::Grant {
             ticket,
             auditor_account,
             principals,
@@ -231,119 +223,148 @@ async fn execute(handler: &Handler, command: Command) -> Result<ExitCode, Error>
             reason,
             json,
         } => {
-            let mut request = Map::new();
-            request.insert("ticket".into(), json!(ticket));
-            request.insert(
-                "requested_by".into(),
-                json!(requested_by.unwrap_or_else(local_user)),
-            );
-            request.insert("auditor_account".into(), json!(auditor_account));
-            request.insert("principals".into(), json!(principals));
-            for (k, v) in [
-                ("access", access),
-                ("start", start),
-                ("end", end),
-                ("duration", duration),
-                ("external_id", external_id),
-                ("target_account", target_account),
-                ("reason", reason),
-            ] {
-                if let Some(v) = v {
-                    request.insert(k.into(), json!(v));
-                }
-            }
-            let created = service.create(&Value::Object(request)).await?;
-            print_grant(created.grant(), json);
-            Ok(ExitCode::SUCCESS)
+            let body = GrantRequestBody {
+                ticket: Some(ticket),
+                requested_by: Some(requested_by.unwrap_or_else(local_user)),
+                auditor_account: Some(auditor_account),
+                principals: Some(principals),
+                external_id,
+                access,
+                start,
+                end,
+                duration,
+                target_account,
+                reason,
+            };
+            (Command::Create(Box::new(body)), json)
         }
-        Command::Show { ticket, json } => {
-            let (grant, history) = service.show(&ticket_arg(&ticket)?).await?;
-            if json {
-                let mut v = grant.view(true);
-                v["history"] = serde_json::to_value(&history).expect("serialises");
-                print_json(&v);
-            } else {
-                print_grant(&grant, false);
-                println!("\nhistory:");
-                for e in history {
-                    let from = e.from.map(|s| s.as_str()).unwrap_or("-");
-                    println!(
-                        "  {}  {:>8} -> {:<8}  {}",
-                        crate::domain::format_timestamp_precise(e.at),
-                        from,
-                        e.to.as_str(),
-                        e.reason
-                    );
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::List { status, json } => {
+        CliCommand::Show { ticket, json } => (Command::Show(ticket_arg(&ticket)?), json),
+        CliCommand::List { status, json } => {
             let status = status
                 .map(|s| GrantStatus::parse(&s).map_err(|e| Error::invalid("status", e)))
                 .transpose()?;
-            let grants = service.list(status).await?;
-            if json {
-                print_json(&Value::Array(
-                    grants.iter().map(|g| g.view(false)).collect(),
-                ));
-            } else {
-                print!("{}", list_table(&grants, service.now()));
-            }
-            Ok(ExitCode::SUCCESS)
+            (Command::List(status), json)
         }
-        Command::Revoke {
+        CliCommand::Revoke {
             ticket,
             reason,
             json,
         } => {
-            let grant = service
-                .revoke(&ticket_arg(&ticket)?, reason.as_deref())
-                .await?;
-            print_grant(&grant, json);
-            Ok(ExitCode::SUCCESS)
+            let request = RevokeRequest {
+                ticket: ticket_arg(&ticket)?,
+                reason: parse_reason(reason.as_deref())?,
+            };
+            (Command::Revoke(request), json)
         }
-        Command::Extend { ticket, end, json } => {
-            let grant = service
-                .extend(&ticket_arg(&ticket)?, time_arg("end", &end)?)
-                .await?;
-            print_grant(&grant, json);
-            Ok(ExitCode::SUCCESS)
+        CliCommand::Extend { ticket, end, json } => {
+            let request = ExtendRequest {
+                ticket: ticket_arg(&ticket)?,
+                end: time_arg("end", &end)?,
+            };
+            (Command::Extend(request), json)
         }
-        Command::Reconcile { dry_run, json } => {
-            let report = service.reconcile(dry_run).await?;
-            if json {
-                print_json(&serde_json::to_value(&report).expect("serialises"));
-            } else {
-                print_reconcile(&report);
-            }
-            Ok(if report.failed.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+        CliCommand::Reconcile { dry_run, json } => {
+            (Command::Reconcile(Mode::from_dry_run(dry_run)), json)
         }
-        Command::Sweep {
+        CliCommand::Sweep {
             as_of,
             dry_run,
             json,
         } => {
             let as_of = match as_of {
                 Some(raw) => time_arg("as_of", &raw)?,
-                None => service.now(),
+                None => now,
             };
-            let report = service.sweep(as_of, dry_run, None).await?;
+            let options = SweepOptions {
+                as_of,
+                mode: Mode::from_dry_run(dry_run),
+                deadline: None,
+            };
+            (Command::Sweep(options), json)
+        }
+    })
+}
+
+async fn execute(function: &Function, cli: CliCommand) -> Result<ExitCode, Error> {
+    if let CliCommand::Invoke { file } = cli {
+        let text =
+            read_input(&file).map_err(|e| Error::Internal(e.context(format!("reading {file}"))))?;
+        let event: Value = serde_json::from_str(&text).map_err(|e| {
+            Error::reject(
+                crate::error::ErrorCode::InvalidRequest,
+                format!("{file} is not JSON: {e}"),
+            )
+        })?;
+        let result = crate::lambda::handle_event(function, event, None).await?;
+        print_json(&result);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let now = function.service.now();
+    let (command, json) = command_of(cli, now)?;
+    let outcome = crate::command::execute(&function.service, command).await?;
+    let failed = match outcome {
+        Outcome::Created(created) => {
+            print_grant(created.grant(), json);
+            false
+        }
+        Outcome::Grant(grant) => {
+            print_grant(&grant, json);
+            false
+        }
+        Outcome::Shown(grant, history) => {
+            print_history(&grant, &history, json);
+            false
+        }
+        Outcome::Listed(grants) => {
             if json {
-                print_json(&serde_json::to_value(&report).expect("serialises"));
+                print_json(&grants.iter().map(|g| g.view(false)).collect());
+            } else {
+                print!("{}", list_table(&grants, now));
+            }
+            false
+        }
+        Outcome::Reconciled(report) => {
+            if json {
+                print_json(&crate::service::to_json(&report));
+            } else {
+                print_reconcile(&report);
+            }
+            !report.failed.is_empty()
+        }
+        Outcome::Swept(report) => {
+            if json {
+                print_json(&crate::service::to_json(&report));
             } else {
                 print_sweep(&report);
             }
-            Ok(if report.failed.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            !report.failed.is_empty()
         }
+    };
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn print_history(grant: &Grant, history: &[HistoryEvent], json: bool) {
+    if json {
+        let mut v = grant.view(true);
+        v["history"] = crate::service::to_json(&history);
+        print_json(&v);
+        return;
+    }
+    print_grant(grant, false);
+    println!("\nhistory:");
+    for e in history {
+        let from = e.from.map(|s| s.as_str()).unwrap_or("-");
+        println!(
+            "  {}  {:>8} -> {:<8}  {}",
+            crate::domain::format_timestamp_precise(e.at),
+            from,
+            e.to.as_str(),
+            e.reason
+        );
     }
 }
 

@@ -1,15 +1,17 @@
 //! audit-grants: time-boxed, least-privilege, cross-account access for external
 //! auditors, granted on request and reliably taken away.
 
-pub mod app;
 pub mod aws;
 pub mod cli;
+pub mod command;
 pub mod config;
 pub mod domain;
 pub mod error;
+/// In-memory ports with real semantics, for unit tests and benchmarks.
+pub mod fakes;
 pub mod lambda;
 pub mod metrics;
 pub mod policy;
 pub mod ports;
 pub mod service;
-pub mod webhook;
+pub mod wiring;

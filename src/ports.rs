@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::domain::{AccountId, Grant, GrantStatus, HistoryEvent, Partition, Ticket};
+use crate::domain::{AccountId, Grant, GrantStatus, HistoryEvent, Partition, RoleRef, Ticket};
 use crate::policy::PolicyDocument;
 
 pub trait Clock: Send + Sync {
@@ -50,14 +50,6 @@ pub struct RoleSpec {
     pub allowed_policy_arns: Vec<String>,
     pub tags: Vec<(String, String)>,
     pub description: String,
-}
-
-/// Where a grant's role lives.
-#[derive(Debug, Clone)]
-pub struct RoleRef {
-    pub ticket: Ticket,
-    pub target_account: AccountId,
-    pub role_name: String,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -11,11 +11,9 @@ use chrono::{DateTime, Utc};
 
 use super::{aws_error, error_code};
 use crate::domain::AccountId;
+use crate::domain::{MANAGED_BY, RoleRef, TAG_EXPIRES_AT, TAG_MANAGED_BY, TAG_TICKET};
 use crate::policy::{self, PolicyDocument, REVOKE_SESSIONS_POLICY_NAME};
-use crate::ports::{
-    CallerIdentity, ObservedRole, ProvisionError, RoleProvisioner, RoleRef, RoleSpec,
-};
-use crate::service::{MANAGED_BY, TAG_EXPIRES_AT, TAG_MANAGED_BY, TAG_TICKET};
+use crate::ports::{CallerIdentity, ObservedRole, ProvisionError, RoleProvisioner, RoleSpec};
 use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata};
 
 pub struct IamRoles {
@@ -231,24 +229,11 @@ async fn delete_inline(iam: &Client, role: &str, name: &str) -> Result<(), Provi
     }
 }
 
-/// IAM returns policy documents URL-encoded.
+/// IAM returns policy documents URL-encoded (RFC 3986 percent-encoding).
 pub fn url_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16)
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 async fn put_session_deny(

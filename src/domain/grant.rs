@@ -118,6 +118,186 @@ pub struct Grant {
     pub version: u64,
 }
 
+/// A change of a grant, ready to be committed: the grant as it will be (its
+/// version bumped, `updated_at` set) and the history event that records it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    pub grant: Grant,
+    pub event: HistoryEvent,
+}
+
+/// A transition the state machine does not allow from the grant's status.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("grant {ticket} is {from}: it cannot be {attempted}")]
+pub struct IllegalTransition {
+    pub ticket: Ticket,
+    pub from: GrantStatus,
+    pub attempted: &'static str,
+}
+
+/// The grant's state machine. Every change of a grant is one of these named
+/// transitions; each checks that it is allowed from the current status and
+/// yields the next version with its history event. Nothing else writes a status.
+impl Grant {
+    /// Whether the grant still wants its role created: `pending`, or `failed`
+    /// before any teardown began.
+    pub fn is_provisioning(&self) -> bool {
+        !self.is_ended()
+            && (self.status == GrantStatus::Pending
+                || (self.status == GrantStatus::Failed && self.ending.is_none()))
+    }
+
+    /// `pending`/`failed` -> `active`: the role exists as approved.
+    pub fn activate(
+        &self,
+        role_arn: String,
+        at: DateTime<Utc>,
+    ) -> Result<Transition, IllegalTransition> {
+        self.require(self.is_provisioning(), "activated")?;
+        Ok(self.transition(at, "role provisioned", |g| {
+            g.status = GrantStatus::Active;
+            g.role_arn = role_arn;
+            g.attempts = 0;
+            g.last_error = None;
+        }))
+    }
+
+    /// Any live grant -> `revoking`, heading for `ending`. A grant not yet active
+    /// may have a provisioning in flight that creates its role after this
+    /// teardown, so it is marked for one more check once ended.
+    pub fn begin_teardown(
+        &self,
+        ending: Ending,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Transition, IllegalTransition> {
+        self.require(!self.is_ended() && self.ending.is_none(), "torn down")?;
+        let in_flight = self.status != GrantStatus::Active;
+        Ok(self.transition(at, reason, |g| {
+            g.status = GrantStatus::Revoking;
+            g.ending = Some(ending);
+            g.end_reason = Some(reason.to_owned());
+            g.recheck = in_flight;
+        }))
+    }
+
+    /// A begun teardown whose role is gone -> `expired`/`revoked`.
+    pub fn finish_teardown(&self, at: DateTime<Utc>) -> Result<Transition, IllegalTransition> {
+        let Some(ending) = self.ending.filter(|_| !self.is_ended()) else {
+            return Err(self.illegal("finished"));
+        };
+        let reason = format!("role deleted; grant {}", ending.as_str());
+        Ok(self.transition(at, &reason, |g| {
+            g.status = ending.status();
+            g.ended_at = Some(at);
+            g.attempts = 0;
+            g.last_error = None;
+        }))
+    }
+
+    /// A provisioning or teardown attempt failed: `failed`, retried by the
+    /// sweeper, counting attempts. The grant stays live.
+    pub fn fail_attempt(
+        &self,
+        why: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Transition, IllegalTransition> {
+        self.require(!self.is_ended(), "retried")?;
+        let attempts = self.attempts + 1;
+        Ok(self.transition(at, why, |g| {
+            g.status = GrantStatus::Failed;
+            g.attempts = attempts;
+            g.last_error = Some(why.to_owned());
+        }))
+    }
+
+    /// A grant that can never be provisioned ends `failed`, saying why.
+    pub fn give_up(&self, why: &str, at: DateTime<Utc>) -> Result<Transition, IllegalTransition> {
+        self.require(!self.is_ended(), "given up")?;
+        Ok(self.transition(at, why, |g| {
+            g.status = GrantStatus::Failed;
+            g.ended_at = Some(at);
+            g.end_reason = Some(why.to_owned());
+        }))
+    }
+
+    /// An active grant's window moves (extend); the record keeps its status.
+    pub fn move_window(
+        &self,
+        window: Window,
+        at: DateTime<Utc>,
+    ) -> Result<Transition, IllegalTransition> {
+        self.require(
+            self.status == GrantStatus::Active && self.ending.is_none() && !self.is_ended(),
+            "extended",
+        )?;
+        let reason = format!(
+            "end moved from {} to {}",
+            format_timestamp(self.window.end()),
+            format_timestamp(window.end())
+        );
+        Ok(self.transition(at, &reason, |g| g.window = window))
+    }
+
+    /// An ended grant was checked once more: no role remains.
+    pub fn confirm_no_role(&self, at: DateTime<Utc>) -> Result<Transition, IllegalTransition> {
+        self.require(self.is_ended() && self.recheck, "checked again")?;
+        Ok(self.transition(at, "checked again: no role remains", |g| g.recheck = false))
+    }
+
+    /// An active grant's role was brought back to its approved shape.
+    pub fn record_repair(
+        &self,
+        drift: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<Transition, IllegalTransition> {
+        self.require(self.status == GrantStatus::Active, "repaired")?;
+        let reason = format!(
+            "role repaired after out-of-band change: {}",
+            drift.join(", ")
+        );
+        Ok(self.transition(at, &reason, |_| {}))
+    }
+
+    fn require(&self, allowed: bool, attempted: &'static str) -> Result<(), IllegalTransition> {
+        if allowed {
+            Ok(())
+        } else {
+            Err(self.illegal(attempted))
+        }
+    }
+
+    fn illegal(&self, attempted: &'static str) -> IllegalTransition {
+        IllegalTransition {
+            ticket: self.ticket.clone(),
+            from: self.status,
+            attempted,
+        }
+    }
+
+    fn transition(
+        &self,
+        at: DateTime<Utc>,
+        reason: &str,
+        change: impl FnOnce(&mut Grant),
+    ) -> Transition {
+        let mut next = self.clone();
+        change(&mut next);
+        next.version = self.version + 1;
+        next.updated_at = at;
+        Transition {
+            event: HistoryEvent {
+                at,
+                from: Some(self.status),
+                to: next.status,
+                reason: reason.to_owned(),
+                version: next.version,
+            },
+            grant: next,
+        }
+    }
+}
+
 impl Grant {
     /// Ended grants are history: never granted again, never touched again.
     pub fn is_ended(&self) -> bool {

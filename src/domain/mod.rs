@@ -1,20 +1,25 @@
 //! Domain types: built only through parsers that enforce SPEC.md, so the rest of
 //! the code never re-checks them and never handles a raw string.
 
+mod change;
 mod grant;
+pub mod json;
 mod request;
+mod role;
 mod values;
 mod window;
 
+pub use change::{ExtendRequest, RevokeRequest, parse_end, parse_reason, parse_ticket_field};
 pub use grant::{
-    ATTEMPTS_BEFORE_ALARM, Ending, Grant, GrantStatus, HistoryEvent, STALE_AFTER,
-    format_timestamp_precise,
+    ATTEMPTS_BEFORE_ALARM, Ending, Grant, GrantStatus, HistoryEvent, IllegalTransition,
+    STALE_AFTER, Transition, format_timestamp_precise,
 };
-pub use request::{
-    GrantRequest, MAX_PRINCIPALS, REQUEST_FIELDS, RequestRules, fingerprint, parse_ticket,
+pub use request::{GrantRequest, GrantRequestBody, MAX_PRINCIPALS, REQUEST_FIELDS, RequestRules};
+pub use role::{
+    MANAGED_BY, RoleRef, TAG_EXPIRES_AT, TAG_MANAGED_BY, TAG_REQUESTED_BY, TAG_TICKET, tag_value,
 };
 pub use values::{
-    AccessPreset, AccountId, ExternalId, Partition, PrincipalArn, Ticket, parse_text,
+    AccessPreset, AccountId, ExternalId, Partition, PrincipalArn, Reason, Ticket, parse_text,
 };
 pub use window::{
     START_MAX_AHEAD, START_PAST_TOLERANCE, Window, format_duration, format_timestamp,

@@ -3,9 +3,11 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
-use serde_json::{Map, Value};
+use serde::Serialize;
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::json::{get, object, optional_str};
 use super::values::{
     AccessPreset, AccountId, ExternalId, Partition, PrincipalArn, Ticket, parse_text,
 };
@@ -13,7 +15,6 @@ use super::window::{
     START_MAX_AHEAD, START_PAST_TOLERANCE, Window, parse_duration, parse_timestamp,
 };
 use crate::error::{Error, ErrorCode, Result};
-use crate::policy;
 
 pub const MAX_PRINCIPALS: usize = 5;
 
@@ -40,7 +41,6 @@ pub struct RequestRules<'a> {
     pub partition: Partition,
     pub allowed_targets: &'a [AccountId],
     pub max_grant_duration: Duration,
-    pub trust_policy_max_chars: usize,
 }
 
 /// A grant request that satisfies every rule of SPEC.md.
@@ -59,80 +59,41 @@ pub struct GrantRequest {
     pub fingerprint: String,
 }
 
-/// SHA-256 of the canonical JSON (keys sorted at every level, `null` fields
-/// dropped: they mean "not given") of the request as sent. A replay that leaves
-/// `start` to default to "now" has the same fingerprint.
-pub fn fingerprint(request: &Value) -> String {
-    fn canonical(v: &Value) -> Value {
-        match v {
-            Value::Object(m) => {
-                let sorted: BTreeMap<&String, Value> = m
-                    .iter()
-                    .filter(|(_, v)| !v.is_null())
-                    .map(|(k, v)| (k, canonical(v)))
-                    .collect();
-                Value::Object(sorted.into_iter().map(|(k, v)| (k.clone(), v)).collect())
-            }
-            Value::Array(a) => Value::Array(a.iter().map(canonical).collect()),
-            other => other.clone(),
-        }
-    }
-    let text = serde_json::to_string(&canonical(request)).expect("JSON values serialise");
-    hex::encode(Sha256::digest(text.as_bytes()))
+/// A grant request as sent, in the right shape: a JSON object of known fields,
+/// each a string (`principals` a list of strings), `null` meaning absent. Built
+/// at every edge (EventBridge detail, webhook body, CLI flags); the rules of
+/// SPEC.md are applied by [`GrantRequest::parse`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct GrantRequestBody {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auditor_account: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub principals: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_account: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
-fn as_object(request: &Value) -> Result<&Map<String, Value>> {
-    request.as_object().ok_or_else(|| {
-        Error::reject(
-            ErrorCode::InvalidRequest,
-            "the grant request must be a JSON object",
-        )
-    })
-}
-
-/// Reads only the ticket: enough to look up an earlier delivery before the
-/// time-dependent rules are applied (a replay must still find its grant).
-pub fn parse_ticket(request: &Value) -> Result<Ticket> {
-    let obj = as_object(request)?;
-    let raw = required_str(obj, "ticket")?;
-    Ticket::parse(raw).map_err(|e| Error::invalid("ticket", e))
-}
-
-/// A field that is absent or `null` is not given.
-fn get<'a>(obj: &'a Map<String, Value>, field: &str) -> Option<&'a Value> {
-    obj.get(field).filter(|v| !v.is_null())
-}
-
-fn required_str<'a>(obj: &'a Map<String, Value>, field: &str) -> Result<&'a str> {
-    match get(obj, field) {
-        None => Err(Error::field(
-            ErrorCode::MissingField,
-            field,
-            format!("{field} is required"),
-        )),
-        Some(v) => v
-            .as_str()
-            .ok_or_else(|| Error::invalid(field, format!("{field} must be a string"))),
-    }
-}
-
-fn optional_str<'a>(obj: &'a Map<String, Value>, field: &str) -> Result<Option<&'a str>> {
-    match get(obj, field) {
-        None => Ok(None),
-        Some(v) => v
-            .as_str()
-            .map(Some)
-            .ok_or_else(|| Error::invalid(field, format!("{field} must be a string"))),
-    }
-}
-
-fn field_err(field: &str) -> impl Fn(String) -> Error + '_ {
-    move |e| Error::invalid(field, format!("{field} {e}"))
-}
-
-impl GrantRequest {
-    pub fn parse(request: &Value, rules: &RequestRules<'_>) -> Result<Self> {
-        let obj = as_object(request)?;
+impl GrantRequestBody {
+    /// Checks the shape of a request as sent: an object, no unknown field, each
+    /// field of its JSON type. Says which field is at fault.
+    pub fn from_json(request: &Value) -> Result<Self> {
+        let obj = object(request, "the grant request")?;
         if let Some(unknown) = obj.keys().find(|k| !REQUEST_FIELDS.contains(&k.as_str())) {
             return Err(Error::field(
                 ErrorCode::UnknownField,
@@ -140,23 +101,96 @@ impl GrantRequest {
                 format!("unknown field {unknown:?}"),
             ));
         }
+        let text = |field: &str| optional_str(obj, field).map(|v| v.map(str::to_owned));
+        let principals = match get(obj, "principals") {
+            None => None,
+            Some(Value::Array(list)) => Some(
+                list.iter()
+                    .enumerate()
+                    .map(|(i, item)| {
+                        item.as_str().map(str::to_owned).ok_or_else(|| {
+                            let field = format!("principals[{i}]");
+                            Error::invalid(&field, format!("{field} must be a string"))
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?,
+            ),
+            Some(_) => {
+                return Err(Error::invalid(
+                    "principals",
+                    "principals must be a list of ARNs",
+                ));
+            }
+        };
+        Ok(GrantRequestBody {
+            ticket: text("ticket")?,
+            requested_by: text("requested_by")?,
+            auditor_account: text("auditor_account")?,
+            principals,
+            external_id: text("external_id")?,
+            access: text("access")?,
+            start: text("start")?,
+            end: text("end")?,
+            duration: text("duration")?,
+            target_account: text("target_account")?,
+            reason: text("reason")?,
+        })
+    }
 
-        let ticket = parse_ticket(request)?;
-        let requested_by = parse_text(required_str(obj, "requested_by")?, 1, 256)
+    /// Only the ticket: enough to look up an earlier delivery before the
+    /// time-dependent rules are applied (a replay must still find its grant).
+    pub fn ticket(&self) -> Result<Ticket> {
+        let raw = required(&self.ticket, "ticket")?;
+        Ticket::parse(raw).map_err(|e| Error::invalid("ticket", e))
+    }
+
+    /// SHA-256 of the canonical JSON (keys sorted, absent and `null` fields
+    /// left out) of the request as sent: the idempotency comparison. A replay
+    /// that leaves `start` to default to "now" has the same fingerprint.
+    pub fn fingerprint(&self) -> String {
+        // Fields serialise in declaration order; the canonical form sorts them.
+        let value = serde_json::to_value(self).expect("plain strings serialise");
+        let sorted: BTreeMap<String, Value> = match value {
+            Value::Object(m) => m.into_iter().collect(),
+            _ => unreachable!("a struct serialises to an object"),
+        };
+        let text = serde_json::to_string(&sorted).expect("JSON values serialise");
+        hex::encode(Sha256::digest(text.as_bytes()))
+    }
+}
+
+fn required<'a>(value: &'a Option<String>, field: &str) -> Result<&'a str> {
+    value.as_deref().ok_or_else(|| {
+        Error::field(
+            ErrorCode::MissingField,
+            field,
+            format!("{field} is required"),
+        )
+    })
+}
+
+fn field_err(field: &str) -> impl Fn(String) -> Error + '_ {
+    move |e| Error::invalid(field, format!("{field} {e}"))
+}
+
+impl GrantRequest {
+    pub fn parse(body: &GrantRequestBody, rules: &RequestRules<'_>) -> Result<Self> {
+        let ticket = body.ticket()?;
+        let requested_by = parse_text(required(&body.requested_by, "requested_by")?, 1, 256)
             .map_err(field_err("requested_by"))?;
-        let auditor_account = AccountId::parse(required_str(obj, "auditor_account")?)
+        let auditor_account = AccountId::parse(required(&body.auditor_account, "auditor_account")?)
             .map_err(field_err("auditor_account"))?;
-        let principals = parse_principals(obj, &auditor_account, rules.partition)?;
-        let external_id = match optional_str(obj, "external_id")? {
+        let principals = parse_principals(body, &auditor_account, rules.partition)?;
+        let external_id = match &body.external_id {
             Some(raw) => ExternalId::parse(raw).map_err(field_err("external_id"))?,
             None => ExternalId::generate(),
         };
-        let access = match optional_str(obj, "access")? {
+        let access = match &body.access {
             Some(raw) => AccessPreset::parse(raw).map_err(field_err("access"))?,
             None => AccessPreset::SecurityAudit,
         };
-        let window = parse_window(obj, rules)?;
-        let target_account = match optional_str(obj, "target_account")? {
+        let window = parse_window(body, rules)?;
+        let target_account = match &body.target_account {
             Some(raw) => AccountId::parse(raw).map_err(field_err("target_account"))?,
             None => rules.own_account.clone(),
         };
@@ -174,23 +208,11 @@ impl GrantRequest {
                 "auditor_account must not be the target account itself",
             ));
         }
-        let reason = optional_str(obj, "reason")?
+        let reason = body
+            .reason
+            .as_deref()
             .map(|r| parse_text(r, 0, 1024).map_err(field_err("reason")))
             .transpose()?;
-
-        let trust = policy::trust_policy(&principals, &external_id, &window);
-        let size = trust.serialised_len();
-        if size > rules.trust_policy_max_chars {
-            return Err(Error::invalid(
-                "principals",
-                format!(
-                    "the trust policy would be {size} characters, over the limit of {} \
-                     (TRUST_POLICY_MAX_CHARS): use fewer principals or a shorter external_id",
-                    rules.trust_policy_max_chars
-                ),
-            ));
-        }
-
         Ok(GrantRequest {
             ticket,
             requested_by,
@@ -201,32 +223,23 @@ impl GrantRequest {
             window,
             target_account,
             reason,
-            fingerprint: fingerprint(request),
+            fingerprint: body.fingerprint(),
         })
     }
 }
 
 fn parse_principals(
-    obj: &Map<String, Value>,
+    body: &GrantRequestBody,
     auditor_account: &AccountId,
     partition: Partition,
 ) -> Result<Vec<PrincipalArn>> {
-    let list = match get(obj, "principals") {
-        None => {
-            return Err(Error::field(
-                ErrorCode::MissingField,
-                "principals",
-                "principals is required",
-            ));
-        }
-        Some(Value::Array(list)) => list,
-        Some(_) => {
-            return Err(Error::invalid(
-                "principals",
-                "principals must be a list of ARNs",
-            ));
-        }
-    };
+    let list = body.principals.as_ref().ok_or_else(|| {
+        Error::field(
+            ErrorCode::MissingField,
+            "principals",
+            "principals is required",
+        )
+    })?;
     if list.is_empty() || list.len() > MAX_PRINCIPALS {
         return Err(Error::invalid(
             "principals",
@@ -234,11 +247,8 @@ fn parse_principals(
         ));
     }
     let mut principals: Vec<PrincipalArn> = Vec::with_capacity(list.len());
-    for (i, item) in list.iter().enumerate() {
+    for (i, raw) in list.iter().enumerate() {
         let field = format!("principals[{i}]");
-        let raw = item
-            .as_str()
-            .ok_or_else(|| Error::invalid(&field, format!("{field} must be a string")))?;
         let arn =
             PrincipalArn::parse(raw).map_err(|e| Error::invalid(&field, format!("{field} {e}")))?;
         if arn.account() != auditor_account {
@@ -261,10 +271,10 @@ fn parse_principals(
     Ok(principals)
 }
 
-fn parse_window(obj: &Map<String, Value>, rules: &RequestRules<'_>) -> Result<Window> {
+fn parse_window(body: &GrantRequestBody, rules: &RequestRules<'_>) -> Result<Window> {
     // Windows are whole seconds; so is the "now" they are compared with.
     let now = super::window::truncate_to_second(rules.now);
-    let start = match optional_str(obj, "start")? {
+    let start = match body.start.as_deref() {
         Some(raw) => {
             let start = parse_timestamp(raw).map_err(field_err("start"))?;
             if start < now - START_PAST_TOLERANCE {
@@ -283,7 +293,7 @@ fn parse_window(obj: &Map<String, Value>, rules: &RequestRules<'_>) -> Result<Wi
         }
         None => now,
     };
-    let end = match (optional_str(obj, "end")?, optional_str(obj, "duration")?) {
+    let end = match (body.end.as_deref(), body.duration.as_deref()) {
         (Some(_), Some(_)) => {
             return Err(Error::invalid(
                 "duration",
@@ -311,7 +321,7 @@ fn parse_window(obj: &Map<String, Value>, rules: &RequestRules<'_>) -> Result<Wi
                 .ok_or_else(|| Error::invalid("duration", "duration is out of range"))?
         }
     };
-    let end_field = if get(obj, "end").is_some() {
+    let end_field = if body.end.is_some() {
         "end"
     } else {
         "duration"
@@ -360,9 +370,8 @@ mod tests {
             partition: Partition::Aws,
             allowed_targets: &targets,
             max_grant_duration: Duration::days(30),
-            trust_policy_max_chars: 2048,
         };
-        GrantRequest::parse(req, &rules)
+        GrantRequest::parse(&GrantRequestBody::from_json(req)?, &rules)
     }
 
     fn parse(req: &Value) -> Result<GrantRequest> {
@@ -687,10 +696,10 @@ mod tests {
             partition: Partition::Aws,
             allowed_targets: &[],
             max_grant_duration: Duration::days(30),
-            trust_policy_max_chars: 2048,
         };
         let req = with("start", json!(ts(-Duration::minutes(5))));
-        assert!(GrantRequest::parse(&req, &rules).is_ok());
+        let body = GrantRequestBody::from_json(&req).unwrap();
+        assert!(GrantRequest::parse(&body, &rules).is_ok());
     }
 
     #[test]
@@ -785,43 +794,18 @@ mod tests {
     }
 
     #[test]
-    fn a_trust_policy_over_the_limit_is_rejected_before_any_call() {
-        let long: Vec<String> = (0..5)
-            .map(|i| format!("arn:aws:iam::210987654321:role/{}/r{i}", "p".repeat(150)))
-            .collect();
-        let mut req = with("principals", json!(long));
-        req["external_id"] = json!("e".repeat(1000));
-        rejects(req, ErrorCode::InvalidField, "principals");
-    }
-
-    #[test]
-    fn an_account_with_a_raised_trust_policy_limit_accepts_larger_policies() {
-        let long: Vec<String> = (0..5)
-            .map(|i| format!("arn:aws:iam::210987654321:role/{}/r{i}", "p".repeat(150)))
-            .collect();
-        let mut req = with("principals", json!(long));
-        req["external_id"] = json!("e".repeat(1000));
-        let own = AccountId::parse(OWN).unwrap();
-        let rules = RequestRules {
-            now: now(),
-            own_account: &own,
-            partition: Partition::Aws,
-            allowed_targets: &[],
-            max_grant_duration: Duration::days(30),
-            trust_policy_max_chars: 4096,
-        };
-        assert!(GrantRequest::parse(&req, &rules).is_ok());
-    }
-
-    #[test]
     fn the_fingerprint_is_of_the_request_as_sent_not_its_key_order() {
         let a: Value = serde_json::from_str(r#"{"ticket":"T","duration":"1h"}"#).unwrap();
         let b: Value = serde_json::from_str(r#"{"duration":"1h","ticket":"T"}"#).unwrap();
         let c: Value = serde_json::from_str(r#"{"duration":"2h","ticket":"T"}"#).unwrap();
         let d: Value =
             serde_json::from_str(r#"{"duration":"1h","ticket":"T","reason":null}"#).unwrap();
+        let fingerprint = |v: &Value| GrantRequestBody::from_json(v).unwrap().fingerprint();
         assert_eq!(fingerprint(&a), fingerprint(&b));
         assert_eq!(fingerprint(&a), fingerprint(&d), "null is not given");
         assert_ne!(fingerprint(&a), fingerprint(&c));
+        // The same digest version 1 stored: SHA-256 of the sorted, compact JSON.
+        let v1 = hex::encode(Sha256::digest(br#"{"duration":"1h","ticket":"T"}"#));
+        assert_eq!(fingerprint(&a), v1, "records written before keep matching");
     }
 }

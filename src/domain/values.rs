@@ -320,6 +320,18 @@ pub fn parse_text(raw: &str, min: usize, max: usize) -> ParseResult<String> {
     Ok(raw.to_owned())
 }
 
+/// A free-text reason for a revoke: at most 1,024 characters, no control
+/// characters (it is logged and recorded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reason(String);
+string_value!(Reason);
+
+impl Reason {
+    pub fn parse(raw: &str) -> ParseResult<Self> {
+        parse_text(raw, 0, 1024).map(Reason)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

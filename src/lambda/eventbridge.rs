@@ -1,64 +1,58 @@
 //! EventBridge events: grant, revoke and extend requests, and the schedule.
 //! The `source` is not checked: the deployment's rule decides who may send.
 
-use serde_json::{Map, Value};
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
 
-use super::{only_fields, optional_str, required_str, sweep_now};
-use crate::domain::{Ticket, parse_text, parse_timestamp};
+use super::schedule::sweep_now;
+use crate::command::{Command, Outcome};
+use crate::domain::{ExtendRequest, GrantRequestBody, RevokeRequest};
 use crate::error::{Error, ErrorCode, Result};
-use crate::service::GrantService;
 
 pub const GRANT_REQUESTED: &str = "Audit Grant Requested";
 pub const REVOKE_REQUESTED: &str = "Audit Grant Revoke Requested";
 pub const EXTEND_REQUESTED: &str = "Audit Grant Extend Requested";
 pub const SCHEDULED_EVENT: &str = "Scheduled Event";
 
-pub async fn handle(
-    service: &GrantService,
-    event: &Map<String, Value>,
+/// The command an EventBridge event asks for.
+pub fn command(
+    event: Value,
+    now: DateTime<Utc>,
     deadline: Option<tokio::time::Instant>,
-) -> Result<Value> {
-    let detail_type = event
-        .get("detail-type")
-        .and_then(Value::as_str)
-        .ok_or_else(|| {
-            Error::field(
-                ErrorCode::InvalidRequest,
-                "detail-type",
-                "detail-type must be a string",
-            )
-        })?;
-    if detail_type == SCHEDULED_EVENT {
-        return sweep_now(service, deadline).await;
+) -> Result<Command> {
+    let detail_type = event.get("detail-type");
+    if detail_type.is_some_and(|d| !d.is_string()) {
+        return Err(Error::field(
+            ErrorCode::InvalidRequest,
+            "detail-type",
+            "detail-type must be a string",
+        ));
     }
-    let detail = event.get("detail").ok_or_else(|| {
-        Error::field(ErrorCode::MissingField, "detail", "the event has no detail")
+    let scheduled = detail_type.and_then(Value::as_str) == Some(SCHEDULED_EVENT);
+    if !scheduled && event.get("detail").is_none() {
+        return Err(Error::field(
+            ErrorCode::MissingField,
+            "detail",
+            "the event has no detail",
+        ));
+    }
+    let event: EventBridgeEvent<Value> = serde_json::from_value(event).map_err(|e| {
+        Error::reject(
+            ErrorCode::InvalidRequest,
+            format!("not an EventBridge event: {e}"),
+        )
     })?;
-    match detail_type {
-        GRANT_REQUESTED => {
-            let created = service.create(detail).await?;
-            Ok(created.grant().view(true))
-        }
-        REVOKE_REQUESTED => {
-            let detail = detail_object(detail)?;
-            only_fields(detail, &["ticket", "reason"])?;
-            let ticket = parse_ticket_field(detail)?;
-            let reason = optional_str(detail, "reason")?
-                .map(|r| {
-                    parse_text(r, 0, 1024)
-                        .map_err(|e| Error::invalid("reason", format!("reason {e}")))
-                })
-                .transpose()?;
-            Ok(service.revoke(&ticket, reason.as_deref()).await?.view(true))
-        }
-        EXTEND_REQUESTED => {
-            let detail = detail_object(detail)?;
-            only_fields(detail, &["ticket", "end"])?;
-            let ticket = parse_ticket_field(detail)?;
-            let end = parse_timestamp(required_str(detail, "end")?)
-                .map_err(|e| Error::invalid("end", format!("end {e}")))?;
-            Ok(service.extend(&ticket, end).await?.view(true))
-        }
+    if scheduled {
+        // Swept by the wall clock, not the schedule's own `time`.
+        return Ok(sweep_now(now, deadline));
+    }
+    match event.detail_type.as_str() {
+        GRANT_REQUESTED => Ok(Command::Create(Box::new(GrantRequestBody::from_json(
+            &event.detail,
+        )?))),
+        REVOKE_REQUESTED => Ok(Command::Revoke(RevokeRequest::from_json(&event.detail)?)),
+        EXTEND_REQUESTED => Ok(Command::Extend(ExtendRequest::from_json(&event.detail)?)),
         other => Err(Error::field(
             ErrorCode::InvalidRequest,
             "detail-type",
@@ -67,17 +61,14 @@ pub async fn handle(
     }
 }
 
-fn detail_object(detail: &Value) -> Result<&Map<String, Value>> {
-    detail.as_object().ok_or_else(|| {
-        Error::field(
-            ErrorCode::InvalidRequest,
-            "detail",
-            "detail must be a JSON object",
-        )
-    })
-}
-
-pub(crate) fn parse_ticket_field(obj: &Map<String, Value>) -> Result<Ticket> {
-    Ticket::parse(required_str(obj, "ticket")?)
-        .map_err(|e| Error::invalid("ticket", format!("ticket {e}")))
+/// What an EventBridge or scheduled invocation answers: the grant view (with
+/// what the auditor needs), or the report.
+pub fn result(outcome: Outcome) -> Value {
+    match outcome {
+        Outcome::Created(created) => created.grant().view(true),
+        Outcome::Grant(grant) | Outcome::Shown(grant, _) => grant.view(true),
+        Outcome::Listed(grants) => grants.iter().map(|g| g.view(false)).collect(),
+        Outcome::Swept(report) => crate::service::to_json(&report),
+        Outcome::Reconciled(report) => crate::service::to_json(&report),
+    }
 }

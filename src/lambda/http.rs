@@ -1,13 +1,24 @@
 //! Webhooks from ticketing systems: API Gateway HTTP API (payload 2.0) and
-//! Lambda Function URL events, which share one shape. Every answer is an HTTP
-//! response (never a Lambda error): 201/200/400/401/404/405/409/413/500.
+//! Lambda Function URL events, which share one shape, read as
+//! `aws_lambda_events`' `ApiGatewayV2httpRequest` and answered with its
+//! response type (valid for API Gateway, Function URLs and cargo-lambda's
+//! emulator). Every answer is an HTTP response (never a Lambda error):
+//! 201/200/400/401/404/405/409/413/500. The raw body is kept for the HMAC.
 
+use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+use aws_lambda_events::encodings::Body;
 use base64::Engine;
+use http::{HeaderMap, HeaderValue};
 use serde_json::{Map, Value, json};
 
-use super::eventbridge::parse_ticket_field;
-use super::{Handler, only_fields, optional_str, required_str};
-use crate::domain::{Ticket, parse_text, parse_timestamp};
+use super::Function;
+use super::webhook_auth::SIGNATURE_HEADER;
+use crate::command::{Command, Outcome};
+use crate::domain::json::{only_fields, optional_str, required_str};
+use crate::domain::{
+    ExtendRequest, GrantRequestBody, RevokeRequest, Ticket, parse_end, parse_reason,
+    parse_ticket_field,
+};
 use crate::error::{Error, ErrorCode, Result};
 use crate::service::Created;
 
@@ -23,7 +34,10 @@ enum Route {
 }
 
 /// The route of a method and path, `Err` with the HTTP answer otherwise.
-fn route<'a>(method: &str, path: &'a str) -> std::result::Result<(Route, Option<&'a str>), Value> {
+fn route<'a>(
+    method: &str,
+    path: &'a str,
+) -> std::result::Result<(Route, Option<&'a str>), Box<ApiGatewayV2httpResponse>> {
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let (route, ticket, allowed) = match segments.as_slice() {
         ["grants"] => (Route::Create, None, "POST"),
@@ -31,10 +45,10 @@ fn route<'a>(method: &str, path: &'a str) -> std::result::Result<(Route, Option<
         ["grants", t, "revoke"] => (Route::Revoke, Some(*t), "POST"),
         ["grants", t, "extend"] => (Route::Extend, Some(*t), "POST"),
         _ => {
-            return Err(response(
+            return Err(Box::new(response(
                 404,
                 &Error::reject(ErrorCode::NotFound, format!("no route {method} {path}")).to_json(),
-            ));
+            )));
         }
     };
     if method != allowed {
@@ -42,30 +56,35 @@ fn route<'a>(method: &str, path: &'a str) -> std::result::Result<(Route, Option<
             405,
             &json!({"error": {"code": "invalid_request", "message": format!("{method} is not allowed on {path}; use {allowed}"), "field": null}}),
         );
-        r["headers"]["allow"] = json!(allowed);
-        return Err(r);
+        r.headers
+            .insert(http::header::ALLOW, HeaderValue::from_static(allowed));
+        return Err(Box::new(r));
     }
     Ok((route, ticket))
 }
 
-pub fn response(status: u16, body: &Value) -> Value {
-    json!({
-        "statusCode": status,
-        "headers": {"content-type": "application/json"},
-        "body": body.to_string(),
-        "isBase64Encoded": false,
-    })
+/// An HTTP answer with a JSON body.
+pub fn response(status: u16, body: &Value) -> ApiGatewayV2httpResponse {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    let mut r = ApiGatewayV2httpResponse::default();
+    r.status_code = i64::from(status);
+    r.headers = headers;
+    r.body = Some(Body::Text(body.to_string()));
+    r.is_base64_encoded = false;
+    r
 }
 
-fn error_response(handler: &Handler, e: &Error) -> Value {
-    if matches!(e, Error::Rejected { .. }) {
-        handler
-            .service
-            .metrics()
-            .count(crate::metrics::Metric::GrantsRejected, 1);
-    }
+fn error_response(function: &Function, e: &Error) -> ApiGatewayV2httpResponse {
     match e {
         Error::Rejected { .. } => {
+            function
+                .service
+                .metrics()
+                .count(crate::metrics::Metric::GrantsRejected, 1);
             tracing::warn!(code = e.code().as_str(), message = %e, "webhook rejected")
         }
         Error::Internal(inner) => tracing::error!(error = %format!("{inner:#}"), "webhook failed"),
@@ -73,36 +92,22 @@ fn error_response(handler: &Handler, e: &Error) -> Value {
     response(e.code().http_status(), &e.to_json())
 }
 
-fn header<'a>(headers: Option<&'a Map<String, Value>>, name: &str) -> Option<&'a str> {
-    headers?
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .and_then(|(_, v)| v.as_str())
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 /// The body's bytes, refusing anything over the limit before decoding it whole.
-fn body_bytes(event: &Map<String, Value>) -> Result<Vec<u8>> {
+fn body_bytes(request: &ApiGatewayV2httpRequest) -> Result<Vec<u8>> {
     let too_large = || {
         Error::reject(
             ErrorCode::PayloadTooLarge,
             format!("the body is over {} KiB", MAX_BODY_BYTES / 1024),
         )
     };
-    let raw = match event.get("body") {
-        None | Some(Value::Null) => return Ok(vec![]),
-        Some(Value::String(s)) => s,
-        Some(_) => {
-            return Err(Error::reject(
-                ErrorCode::InvalidRequest,
-                "the event body must be a string",
-            ));
-        }
+    let Some(raw) = request.body.as_deref() else {
+        return Ok(vec![]);
     };
-    let encoded = event
-        .get("isBase64Encoded")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    if encoded {
+    if request.is_base64_encoded {
         if raw.len() > MAX_BODY_BYTES.div_ceil(3) * 4 + 4 {
             return Err(too_large());
         }
@@ -123,12 +128,12 @@ fn body_bytes(event: &Map<String, Value>) -> Result<Vec<u8>> {
 }
 
 /// The request path without the stage prefix API Gateway adds for named stages.
-fn path_of(event: &Map<String, Value>) -> String {
-    let raw = event.get("rawPath").and_then(Value::as_str).unwrap_or("/");
-    let stage = event
-        .get("requestContext")
-        .and_then(|rc| rc.get("stage"))
-        .and_then(Value::as_str)
+fn path_of(request: &ApiGatewayV2httpRequest) -> String {
+    let raw = request.raw_path.as_deref().unwrap_or("/");
+    let stage = request
+        .request_context
+        .stage
+        .as_deref()
         .filter(|s| !s.is_empty() && *s != "$default");
     match stage.and_then(|s| raw.strip_prefix(&format!("/{s}"))) {
         Some(rest) if rest.is_empty() || rest.starts_with('/') => rest.to_owned(),
@@ -148,7 +153,7 @@ fn path_ticket(segment: &str) -> Result<Ticket> {
     Ticket::parse(segment).map_err(|e| Error::invalid("ticket", format!("ticket {e}")))
 }
 
-fn json_object(body: &[u8]) -> Result<Map<String, Value>> {
+fn json_body(body: &[u8]) -> Result<Value> {
     let text = std::str::from_utf8(body)
         .map_err(|_| Error::reject(ErrorCode::InvalidRequest, "the body is not valid UTF-8"))?;
     let value: Value = serde_json::from_str(text).map_err(|e| {
@@ -157,18 +162,27 @@ fn json_object(body: &[u8]) -> Result<Map<String, Value>> {
             format!("the body is not JSON: {e}"),
         )
     })?;
-    match value {
-        Value::Object(m) => Ok(m),
-        _ => Err(Error::reject(
+    if !value.is_object() {
+        return Err(Error::reject(
             ErrorCode::InvalidRequest,
             "the body must be a JSON object",
-        )),
+        ));
+    }
+    Ok(value)
+}
+
+fn json_object(body: &[u8]) -> Result<Map<String, Value>> {
+    match json_body(body)? {
+        Value::Object(m) => Ok(m),
+        _ => unreachable!("json_body returns objects only"),
     }
 }
 
 /// A body field `ticket` is allowed on revoke/extend only if it repeats the path's.
 fn same_ticket(body: &Map<String, Value>, ticket: &Ticket) -> Result<()> {
-    if body.contains_key("ticket") && &parse_ticket_field(body)? != ticket {
+    if let Some(raw) = optional_str(body, "ticket")?
+        && &parse_ticket_field(raw)? != ticket
+    {
         return Err(Error::invalid(
             "ticket",
             "the ticket in the body differs from the one in the path",
@@ -177,78 +191,84 @@ fn same_ticket(body: &Map<String, Value>, ticket: &Ticket) -> Result<()> {
     Ok(())
 }
 
-pub async fn handle(handler: &Handler, event: &Map<String, Value>) -> Value {
-    match respond(handler, event).await {
-        Ok(v) => v,
-        Err(e) => error_response(handler, &e),
-    }
+/// Answers one webhook: an HTTP response whatever happens.
+pub async fn handle(function: &Function, event: Value) -> Value {
+    let response = match serde_json::from_value::<ApiGatewayV2httpRequest>(event) {
+        Ok(request) => match respond(function, &request).await {
+            Ok(r) => r,
+            Err(e) => error_response(function, &e),
+        },
+        Err(e) => error_response(
+            function,
+            &Error::reject(
+                ErrorCode::InvalidRequest,
+                format!("not an HTTP API or Function URL request: {e}"),
+            ),
+        ),
+    };
+    serde_json::to_value(response).expect("an HTTP response serialises")
 }
 
-async fn respond(handler: &Handler, event: &Map<String, Value>) -> Result<Value> {
-    let method = event
-        .get("requestContext")
-        .and_then(|rc| rc.get("http"))
-        .and_then(|h| h.get("method"))
-        .and_then(Value::as_str)
-        .unwrap_or("")
+async fn respond(
+    function: &Function,
+    request: &ApiGatewayV2httpRequest,
+) -> Result<ApiGatewayV2httpResponse> {
+    let method = request
+        .request_context
+        .http
+        .method
+        .as_str()
         .to_ascii_uppercase();
-    let path = path_of(event);
+    let path = path_of(request);
     let (route, ticket_segment) = match route(&method, &path) {
         Ok(r) => r,
-        Err(resp) => return Ok(resp),
+        Err(resp) => return Ok(*resp),
     };
-    let body = body_bytes(event)?;
-    let headers = event.get("headers").and_then(Value::as_object);
-    handler.webhook.keys().await?.verify(
-        header(headers, crate::webhook::SIGNATURE_HEADER),
-        header(headers, "authorization"),
+    let body = body_bytes(request)?;
+    function.webhook_auth.keys().await?.verify(
+        header(&request.headers, SIGNATURE_HEADER),
+        header(&request.headers, "authorization"),
         &body,
     )?;
-
-    let service = &handler.service;
     let ticket = ticket_segment.map(path_ticket).transpose()?;
-    match (route, ticket) {
+    let command = match (route, ticket) {
         (Route::Create, _) => {
-            let request = Value::Object(json_object(&body)?);
-            let created = service.create(&request).await?;
-            let status = if matches!(created, Created::New(_)) {
-                201
-            } else {
-                200
-            };
-            Ok(response(status, &created.grant().view(true)))
+            Command::Create(Box::new(GrantRequestBody::from_json(&json_body(&body)?)?))
         }
-        (Route::Show, Some(ticket)) => Ok(response(200, &service.get(&ticket).await?.view(false))),
+        (Route::Show, Some(ticket)) => Command::Get(ticket),
         (Route::Revoke, Some(ticket)) => {
             // A JSON object is required: an empty body's signature is the fixed
             // token every GET carries, and must not be able to revoke.
             let body = json_object(&body)?;
             only_fields(&body, &["reason", "ticket"])?;
             same_ticket(&body, &ticket)?;
-            let reason = optional_str(&body, "reason")?
-                .map(|r| {
-                    parse_text(r, 0, 1024)
-                        .map_err(|e| Error::invalid("reason", format!("reason {e}")))
-                })
-                .transpose()?;
-            Ok(response(
-                200,
-                &service.revoke(&ticket, reason.as_deref()).await?.view(true),
-            ))
+            let reason = parse_reason(optional_str(&body, "reason")?)?;
+            Command::Revoke(RevokeRequest { ticket, reason })
         }
         (Route::Extend, Some(ticket)) => {
             let body = json_object(&body)?;
             only_fields(&body, &["end", "ticket"])?;
             same_ticket(&body, &ticket)?;
-            let end = parse_timestamp(required_str(&body, "end")?)
-                .map_err(|e| Error::invalid("end", format!("end {e}")))?;
-            Ok(response(
-                200,
-                &service.extend(&ticket, end).await?.view(true),
-            ))
+            let end = parse_end(required_str(&body, "end")?)?;
+            Command::Extend(ExtendRequest { ticket, end })
         }
         (_, None) => unreachable!("every route but create has a ticket"),
-    }
+    };
+    let with_secrets = route != Route::Show;
+    Ok(
+        match crate::command::execute(&function.service, command).await? {
+            Outcome::Created(created) => {
+                let status = if matches!(created, Created::New(_)) {
+                    201
+                } else {
+                    200
+                };
+                response(status, &created.grant().view(true))
+            }
+            Outcome::Grant(grant) => response(200, &grant.view(with_secrets)),
+            other => unreachable!("no webhook route answers {other:?}"),
+        },
+    )
 }
 
 #[cfg(test)]
@@ -282,7 +302,7 @@ mod tests {
             ("GET", "/grants/../grants/AUD-1", 404),
             ("POST", "/admin", 404),
         ] {
-            assert_eq!(route(m, p).unwrap_err()["statusCode"], status, "{m} {p}");
+            assert_eq!(route(m, p).unwrap_err().status_code, status, "{m} {p}");
         }
     }
 
@@ -298,10 +318,11 @@ mod tests {
     #[test]
     fn named_stages_are_stripped_from_the_path() {
         let ev = |raw: &str, stage: &str| {
-            json!({"rawPath": raw, "requestContext": {"stage": stage}})
-                .as_object()
-                .unwrap()
-                .clone()
+            serde_json::from_value::<ApiGatewayV2httpRequest>(json!({
+                "rawPath": raw,
+                "requestContext": {"stage": stage, "http": {"method": "GET"}},
+            }))
+            .unwrap()
         };
         assert_eq!(path_of(&ev("/prod/grants", "prod")), "/grants");
         assert_eq!(path_of(&ev("/grants", "$default")), "/grants");
@@ -313,25 +334,40 @@ mod tests {
 
     #[test]
     fn bodies_over_64_kib_are_refused_before_decoding() {
-        let big = "x".repeat(MAX_BODY_BYTES + 1);
-        let ev = json!({"body": big}).as_object().unwrap().clone();
+        let ev = |body: String, b64: bool| {
+            let mut r = ApiGatewayV2httpRequest::default();
+            r.body = Some(body);
+            r.is_base64_encoded = b64;
+            r
+        };
+        let ev_big = ev("x".repeat(MAX_BODY_BYTES + 1), false);
         assert_eq!(
-            body_bytes(&ev).unwrap_err().code(),
+            body_bytes(&ev_big).unwrap_err().code(),
             ErrorCode::PayloadTooLarge
         );
         let b64 = base64::engine::general_purpose::STANDARD.encode(vec![b'x'; MAX_BODY_BYTES + 1]);
-        let ev = json!({"body": b64, "isBase64Encoded": true})
-            .as_object()
-            .unwrap()
-            .clone();
         assert_eq!(
-            body_bytes(&ev).unwrap_err().code(),
+            body_bytes(&ev(b64, true)).unwrap_err().code(),
             ErrorCode::PayloadTooLarge
         );
-        let ok = json!({"body": "x".repeat(MAX_BODY_BYTES)})
-            .as_object()
-            .unwrap()
-            .clone();
+        let ok = ev("x".repeat(MAX_BODY_BYTES), false);
         assert_eq!(body_bytes(&ok).unwrap().len(), MAX_BODY_BYTES);
+    }
+
+    #[test]
+    fn answers_carry_every_field_function_urls_and_api_gateway_read() {
+        let v = serde_json::to_value(response(201, &json!({"ok": true}))).unwrap();
+        assert_eq!(v["statusCode"], 201);
+        assert_eq!(v["headers"]["content-type"], "application/json");
+        assert_eq!(v["body"], "{\"ok\":true}");
+        assert_eq!(v["isBase64Encoded"], false);
+        assert_eq!(
+            v["cookies"],
+            json!([]),
+            "cargo-lambda's emulator requires cookies"
+        );
+        let url: aws_lambda_events::lambda_function_urls::LambdaFunctionUrlResponse =
+            serde_json::from_value(v).expect("a Function URL response");
+        assert_eq!(url.status_code, 201);
     }
 }

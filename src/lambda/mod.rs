@@ -1,21 +1,25 @@
-//! Lambda events in, results out. Every trigger becomes a call on the one
-//! `GrantService`; the CLI's `invoke` runs exactly this.
+//! Lambda events in, results out. Each trigger's payload is read into its
+//! `aws_lambda_events` type, turned into a `Command` at this edge, and run
+//! through `command::execute`; the CLI's `invoke` runs exactly this.
 
 mod eventbridge;
 pub mod http;
+mod schedule;
+pub mod webhook_auth;
 
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::service::GrantService;
-use crate::webhook::WebhookAuth;
+use webhook_auth::WebhookAuth;
 
-/// What every invocation needs, built once per process.
-pub struct Handler {
+/// The deployed function's state, built once per process: the grant service
+/// and the webhook authenticator.
+pub struct Function {
     pub service: Arc<GrantService>,
-    pub webhook: Arc<WebhookAuth>,
+    pub webhook_auth: Arc<WebhookAuth>,
 }
 
 /// How close to the Lambda deadline the sweeper stops taking new grants.
@@ -24,15 +28,22 @@ pub const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_secs(
 /// What the handler answers. `Err` only for our own failures (worth a retry by
 /// Lambda's async invoke); a rejection is a result, logged and not retried.
 pub async fn handle_event(
-    handler: &Handler,
+    function: &Function,
     event: Value,
     deadline: Option<tokio::time::Instant>,
 ) -> Result<Value> {
-    let outcome = route(handler, &event, deadline).await;
-    match outcome {
+    match route(function, event, deadline).await {
         Ok(v) => Ok(v),
-        Err(e @ Error::Rejected { .. }) => {
-            handler
+        Err(e) => answer_failure(function, e),
+    }
+}
+
+/// Logs a failure once; a rejection becomes SPEC.md's error body (a result),
+/// anything else stays an error.
+fn answer_failure(function: &Function, e: Error) -> Result<Value> {
+    match &e {
+        Error::Rejected { .. } => {
+            function
                 .service
                 .metrics()
                 .count(crate::metrics::Metric::GrantsRejected, 1);
@@ -44,19 +55,19 @@ pub async fn handle_event(
             );
             Ok(e.to_json())
         }
-        Err(e) => {
-            tracing::error!(error = %format!("{e:#}"), "request failed");
+        Error::Internal(inner) => {
+            tracing::error!(error = %format!("{inner:#}"), "request failed");
             Err(e)
         }
     }
 }
 
+/// Which trigger sent the event, by its shape.
 async fn route(
-    handler: &Handler,
-    event: &Value,
+    function: &Function,
+    event: Value,
     deadline: Option<tokio::time::Instant>,
 ) -> Result<Value> {
-    let service = handler.service.as_ref();
     let obj = event.as_object().ok_or_else(|| {
         Error::reject(ErrorCode::InvalidRequest, "the event must be a JSON object")
     })?;
@@ -65,111 +76,36 @@ async fn route(
         .and_then(|rc| rc.get("http"))
         .is_some()
     {
-        return Ok(http::handle(handler, obj).await);
+        return Ok(http::handle(function, event).await);
     }
-    if obj.contains_key("detail-type") {
-        return eventbridge::handle(service, obj, deadline).await;
-    }
-    if obj.get("action").is_some() {
-        return scheduler_action(service, obj, deadline).await;
-    }
-    Err(Error::reject(
-        ErrorCode::InvalidRequest,
-        "unsupported event: expected an EventBridge event, an HTTP request or {\"action\": \"sweep\"}",
-    ))
-}
-
-/// The inputs the template's EventBridge Scheduler schedules send.
-async fn scheduler_action(
-    service: &GrantService,
-    obj: &Map<String, Value>,
-    deadline: Option<tokio::time::Instant>,
-) -> Result<Value> {
-    let action = obj.get("action").filter(|_| obj.len() == 1);
-    match action.and_then(Value::as_str) {
-        Some("sweep") => sweep_now(service, deadline).await,
-        Some("reconcile") => {
-            let report = service.reconcile(false).await?;
-            Ok(serde_json::to_value(report).expect("a report serialises"))
-        }
-        _ => Err(Error::field(
+    let command = if obj.contains_key("detail-type") {
+        eventbridge::command(event, function.service.now(), deadline)?
+    } else if obj.contains_key("action") {
+        schedule::command(obj, function.service.now(), deadline)?
+    } else {
+        return Err(Error::reject(
             ErrorCode::InvalidRequest,
-            "action",
-            "the actions are {\"action\": \"sweep\"} and {\"action\": \"reconcile\"}",
-        )),
-    }
-}
-
-async fn sweep_now(
-    service: &GrantService,
-    deadline: Option<tokio::time::Instant>,
-) -> Result<Value> {
-    let report = service.sweep(service.now(), false, deadline).await?;
-    Ok(serde_json::to_value(report).expect("a report serialises"))
-}
-
-/// Requires `obj` to have only `allowed` keys (reports the first other one).
-pub(crate) fn only_fields(obj: &Map<String, Value>, allowed: &[&str]) -> Result<()> {
-    match obj.keys().find(|k| !allowed.contains(&k.as_str())) {
-        Some(k) => Err(Error::field(
-            ErrorCode::UnknownField,
-            k.clone(),
-            format!("unknown field {k:?}"),
-        )),
-        None => Ok(()),
-    }
-}
-
-/// A required string field.
-pub(crate) fn required_str<'a>(obj: &'a Map<String, Value>, field: &str) -> Result<&'a str> {
-    match obj.get(field).filter(|v| !v.is_null()) {
-        None => Err(Error::field(
-            ErrorCode::MissingField,
-            field,
-            format!("{field} is required"),
-        )),
-        Some(v) => v
-            .as_str()
-            .ok_or_else(|| Error::invalid(field, format!("{field} must be a string"))),
-    }
-}
-
-/// An optional string field (`null` is absent).
-pub(crate) fn optional_str<'a>(
-    obj: &'a Map<String, Value>,
-    field: &str,
-) -> Result<Option<&'a str>> {
-    match obj.get(field).filter(|v| !v.is_null()) {
-        None => Ok(None),
-        Some(v) => v
-            .as_str()
-            .map(Some)
-            .ok_or_else(|| Error::invalid(field, format!("{field} must be a string"))),
-    }
+            "unsupported event: expected an EventBridge event, an HTTP request or {\"action\": \"sweep\"}",
+        ));
+    };
+    let outcome = crate::command::execute(&function.service, command).await?;
+    Ok(eventbridge::result(outcome))
 }
 
 /// The Lambda bootstrap: settings and clients built once, then one handler call
 /// per event. A bad setting stops start-up with one line.
-pub async fn run() -> std::process::ExitCode {
-    use std::sync::Arc;
-
-    let settings = match crate::config::Settings::from_env() {
-        Ok(s) => Arc::new(s),
-        Err(e) => {
-            eprintln!("audit-grants: {e}");
-            return std::process::ExitCode::from(1);
-        }
-    };
+pub async fn run(settings: crate::config::Settings) -> std::process::ExitCode {
     let clients = crate::aws::AwsClients::from_env().await;
-    let handler = crate::app::handler(&clients, settings, crate::metrics::Metrics::emf());
-    let handler = &handler;
-    let function = lambda_runtime::service_fn(
+    let function =
+        crate::wiring::function(&clients, Arc::new(settings), crate::metrics::Metrics::emf());
+    let function = &function;
+    let handler = lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<Value>| async move {
             let deadline = deadline_of(&event.context);
             if let Some(caller) = caller_of(&event.context.invoked_function_arn) {
-                handler.service.seed_caller(caller);
+                function.service.seed_caller(caller);
             }
-            handle_event(handler, event.payload, deadline)
+            handle_event(function, event.payload, deadline)
                 .await
                 .map_err(|e| lambda_runtime::Diagnostic {
                     error_type: e.code().as_str().to_owned(),
@@ -177,7 +113,7 @@ pub async fn run() -> std::process::ExitCode {
                 })
         },
     );
-    match lambda_runtime::run(function).await {
+    match lambda_runtime::run(handler).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("audit-grants: Lambda runtime: {e}");

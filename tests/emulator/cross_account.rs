@@ -1,7 +1,7 @@
 //! Grants into another target account through its provisioner role, against
 //! the emulator with two accounts.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 
@@ -49,7 +49,7 @@ async fn a_grant_in_a_listed_target_account_is_made_and_torn_down_there() {
     let mut settings = settings_for(OWN, &[("TARGET_ACCOUNTS", &target)]);
     settings.table_name = table;
     let settings = Arc::new(settings);
-    audit_grants::app::setup(&own, &settings).await.unwrap();
+    audit_grants::wiring::setup(&own, &settings).await.unwrap();
     let identity: Arc<dyn CallerIdentity> =
         Arc::new(audit_grants::aws::sts::StsIdentity::new(own.sts.clone()));
     let clock = TestClock::at(chrono::Utc::now());
@@ -60,7 +60,7 @@ async fn a_grant_in_a_listed_target_account_is_made_and_torn_down_there() {
     let mut req = request(&ticket_text);
     req["target_account"] = json!(target);
     calls.take();
-    let g = service.create(&req).await.unwrap();
+    let g = create(&service, &req).await.unwrap();
     let grant = g.grant();
     assert_eq!(grant.status, GrantStatus::Active);
     assert_eq!(
@@ -121,7 +121,10 @@ async fn a_grant_in_a_listed_target_account_is_made_and_torn_down_there() {
     }
 
     // Teardown happens there too.
-    let revoked = service.revoke(&ticket, Some("done")).await.unwrap();
+    let revoked = service
+        .revoke(&ticket, Some(&reason("done")))
+        .await
+        .unwrap();
     assert_eq!(revoked.status, GrantStatus::Revoked);
     assert!(
         target_clients
@@ -136,6 +139,6 @@ async fn a_grant_in_a_listed_target_account_is_made_and_torn_down_there() {
     // A target that is not listed is refused and changes nothing.
     let mut other = request(&format!("XACCT:{}", fresh_account()));
     other["target_account"] = json!("444455556666");
-    let err = service.create(&other).await.unwrap_err();
+    let err = create(&service, &other).await.unwrap_err();
     assert_eq!(err.code(), ErrorCode::TargetNotAllowed);
 }

@@ -2,7 +2,7 @@
 //! (a local server speaking the real protocol), sent every file in `events/`,
 //! each answer checked. This is the `sam local invoke` path without Docker.
 
-mod common;
+use crate::common;
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -65,7 +65,7 @@ fn sample(name: &str) -> Value {
     }
     if name.starts_with("http-") && name.contains("extend") {
         let body = json!({"end": new_end}).to_string();
-        ev["headers"]["x-hub-signature-256"] = json!(audit_grants::webhook::sign(
+        ev["headers"]["x-hub-signature-256"] = json!(audit_grants::lambda::webhook_auth::sign(
             DEMO_SECRET.as_bytes(),
             body.as_bytes()
         ));

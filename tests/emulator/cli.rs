@@ -1,7 +1,7 @@
 //! The `audit-grants` binary as an operator runs it: exit codes, one-line
 //! configuration errors, and the commands end to end against the emulator.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Output};
 

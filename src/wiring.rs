@@ -7,8 +7,27 @@ use crate::aws::dynamo::DynamoGrantStore;
 use crate::aws::iam::IamRoles;
 use crate::aws::sts::StsIdentity;
 use crate::config::Settings;
-use crate::ports::{CallerIdentity, SystemClock};
+use crate::ports::{CallerIdentity, Clock, SystemClock};
 use crate::service::GrantService;
+
+/// The grants table.
+pub fn grant_store(clients: &AwsClients, settings: &Settings) -> DynamoGrantStore {
+    DynamoGrantStore::new(clients.dynamodb.clone(), settings.table_name.clone())
+}
+
+/// The IAM adapter (through the provisioner role in other accounts).
+pub fn iam_roles(
+    clients: &AwsClients,
+    settings: &Settings,
+    identity: Arc<dyn CallerIdentity>,
+) -> IamRoles {
+    IamRoles::new(
+        clients.iam.clone(),
+        clients.sts.clone(),
+        identity,
+        settings.provisioner_role_name.clone(),
+    )
+}
 
 /// The service over real AWS clients. `identity` is shared by the service and
 /// the IAM adapter so the caller is asked at most once per process.
@@ -16,34 +35,35 @@ pub fn grant_service(
     clients: &AwsClients,
     settings: Arc<Settings>,
     identity: Arc<dyn CallerIdentity>,
+    clock: Arc<dyn Clock>,
 ) -> GrantService {
-    let store = DynamoGrantStore::new(clients.dynamodb.clone(), settings.table_name.clone());
-    let roles = IamRoles::new(
-        clients.iam.clone(),
-        clients.sts.clone(),
-        identity.clone(),
-        settings.provisioner_role_name.clone(),
-    );
     GrantService::new(
-        Arc::new(store),
-        Arc::new(roles),
+        Arc::new(grant_store(clients, &settings)),
+        Arc::new(iam_roles(clients, &settings, identity.clone())),
         identity,
-        Arc::new(SystemClock),
+        clock,
         settings,
     )
 }
 
-/// The Lambda handler (service and webhook authentication) over real clients.
-pub fn handler(
+/// The function (service and webhook authentication) over real clients.
+pub fn function(
     clients: &AwsClients,
     settings: Arc<Settings>,
     metrics: crate::metrics::Metrics,
-) -> crate::lambda::Handler {
-    let webhook = crate::webhook::WebhookAuth::new(&settings, clients.secrets.clone());
-    let service = grant_service(clients, settings, sts_identity(clients)).with_metrics(metrics);
-    crate::lambda::Handler {
+) -> crate::lambda::Function {
+    let webhook_auth =
+        crate::lambda::webhook_auth::WebhookAuth::new(&settings, clients.secrets.clone());
+    let service = grant_service(
+        clients,
+        settings,
+        sts_identity(clients),
+        Arc::new(SystemClock),
+    )
+    .with_metrics(metrics);
+    crate::lambda::Function {
         service: Arc::new(service),
-        webhook: Arc::new(webhook),
+        webhook_auth: Arc::new(webhook_auth),
     }
 }
 
@@ -70,7 +90,7 @@ pub async fn setup(clients: &AwsClients, settings: &Settings) -> anyhow::Result<
             caller.account
         );
     }
-    let store = DynamoGrantStore::new(clients.dynamodb.clone(), settings.table_name.clone());
+    let store = grant_store(clients, settings);
     let table_created = store.ensure_table().await?;
     let boundary_created =
         crate::aws::iam::ensure_boundary_policy(&clients.iam, &settings.boundary).await?;

@@ -3,7 +3,7 @@
 //! sweep must then converge. The matrix is printed (run with --nocapture) and
 //! written to target/fault-matrix.txt.
 
-mod common;
+use crate::common;
 
 use audit_grants::domain::{GrantStatus, Ticket};
 use chrono::Duration;
@@ -70,7 +70,7 @@ async fn every_failed_call_of_a_grant_converges_after_one_redelivery_or_one_swee
     // How many calls a clean grant makes (with a fresh process's identity lookup).
     let probe = TestEnv::new().await;
     probe.faults.reset_count();
-    probe.service.create(&request(TICKET)).await.unwrap();
+    create(&probe.service, &request(TICKET)).await.unwrap();
     let steps = probe.faults.seen();
     assert!(steps.len() >= 5, "{steps:?}");
 
@@ -84,7 +84,7 @@ async fn every_failed_call_of_a_grant_converges_after_one_redelivery_or_one_swee
             for converge_by_sweep in [false, true] {
                 let env = TestEnv::new().await;
                 env.faults.fail_nth(i + 1, fault);
-                let first = env.service.create(&request(TICKET)).await;
+                let first = create(&env.service, &request(TICKET)).await;
                 env.faults.clear();
                 assert!(
                     !env.faults.injected().is_empty(),
@@ -94,13 +94,13 @@ async fn every_failed_call_of_a_grant_converges_after_one_redelivery_or_one_swee
                     // After the invocation that owned it must have died.
                     let r = env
                         .service
-                        .sweep(env.now() + Duration::minutes(6), false, None)
+                        .sweep(sweep_at(env.now() + Duration::minutes(6)))
                         .await
                         .unwrap();
                     assert!(r.failed.is_empty(), "{op} {fault:?}: {r:?}");
                 } else {
                     env.clock.advance(Duration::minutes(6));
-                    let again = env.service.create(&request(TICKET)).await;
+                    let again = create(&env.service, &request(TICKET)).await;
                     assert!(
                         again.is_ok(),
                         "{op} {fault:?}: redelivery {:?}",
@@ -133,10 +133,10 @@ async fn every_failed_call_of_a_grant_converges_after_one_redelivery_or_one_swee
 #[tokio::test]
 async fn every_failed_call_of_a_teardown_converges_after_one_more_sweep() {
     let probe = TestEnv::new().await;
-    probe.service.create(&request(TICKET)).await.unwrap();
+    create(&probe.service, &request(TICKET)).await.unwrap();
     probe.faults.reset_count();
     let after_end = probe.now() + Duration::hours(73);
-    probe.service.sweep(after_end, false, None).await.unwrap();
+    probe.service.sweep(sweep_at(after_end)).await.unwrap();
     let steps = probe.faults.seen();
     assert!(steps.iter().any(|s| s == "iam:DeleteRole"), "{steps:?}");
 
@@ -148,10 +148,10 @@ async fn every_failed_call_of_a_teardown_converges_after_one_more_sweep() {
     for (i, op) in steps.iter().enumerate() {
         for fault in Fault::ALL {
             let env = TestEnv::new().await;
-            env.service.create(&request(TICKET)).await.unwrap();
+            create(&env.service, &request(TICKET)).await.unwrap();
             let after_end = env.now() + Duration::hours(73);
             env.faults.fail_nth(i + 1, fault);
-            let first = env.service.sweep(after_end, false, None).await;
+            let first = env.service.sweep(sweep_at(after_end)).await;
             let first_text = match &first {
                 Ok(r) if !r.failed.is_empty() => "reported failed".to_owned(),
                 other => outcome(other),
@@ -160,7 +160,7 @@ async fn every_failed_call_of_a_teardown_converges_after_one_more_sweep() {
             // One more sweep, late enough for any teardown left `revoking` by it.
             let r = env
                 .service
-                .sweep(after_end + Duration::minutes(6), false, None)
+                .sweep(sweep_at(after_end + Duration::minutes(6)))
                 .await
                 .unwrap();
             assert!(r.failed.is_empty(), "{op} {fault:?}: {r:?}");
@@ -173,7 +173,7 @@ async fn every_failed_call_of_a_teardown_converges_after_one_more_sweep() {
             assert!(g.ended_at.is_some());
             let third = env
                 .service
-                .sweep(after_end + Duration::hours(1), false, None)
+                .sweep(sweep_at(after_end + Duration::hours(1)))
                 .await
                 .unwrap();
             assert!(
@@ -259,7 +259,7 @@ async fn a_throttled_call_is_retried_by_the_sdk_with_the_production_retry_policy
 async fn one_grant_failing_does_not_stop_the_sweep_of_the_others() {
     let env = TestEnv::with(&[("SWEEP_CONCURRENCY", "1")], chrono::Utc::now()).await;
     for t in ["AUD-S1", "AUD-S2", "AUD-S3"] {
-        env.service.create(&request(t)).await.unwrap();
+        create(&env.service, &request(t)).await.unwrap();
     }
     let stuck = Ticket::parse("AUD-S2").unwrap().role_name();
     env.faults
@@ -267,7 +267,7 @@ async fn one_grant_failing_does_not_stop_the_sweep_of_the_others() {
             op == "iam:DeleteRole" && body.contains(&stuck)
         });
     let after_end = env.now() + Duration::hours(73);
-    let r = env.service.sweep(after_end, false, None).await.unwrap();
+    let r = env.service.sweep(sweep_at(after_end)).await.unwrap();
     assert_eq!(r.torn_down, vec!["AUD-S1", "AUD-S3"]);
     assert_eq!(r.failed.len(), 1);
     assert_eq!(r.failed[0].ticket, "AUD-S2");
@@ -283,7 +283,7 @@ async fn one_grant_failing_does_not_stop_the_sweep_of_the_others() {
         g.last_error
     );
     // It keeps failing: attempts are counted.
-    env.service.sweep(after_end, false, None).await.unwrap();
+    env.service.sweep(sweep_at(after_end)).await.unwrap();
     assert_eq!(
         env.service
             .get(&Ticket::parse("AUD-S2").unwrap())
@@ -294,7 +294,7 @@ async fn one_grant_failing_does_not_stop_the_sweep_of_the_others() {
     );
     // Once IAM recovers, the next sweep finishes it.
     env.faults.clear();
-    let r = env.service.sweep(after_end, false, None).await.unwrap();
+    let r = env.service.sweep(sweep_at(after_end)).await.unwrap();
     assert_eq!(r.torn_down, vec!["AUD-S2"]);
     assert!(env.roles().await.is_empty());
 }
@@ -327,24 +327,15 @@ async fn a_grant_that_keeps_failing_is_reported_loudly_every_time_not_silently_r
     let env = TestEnv::new().await;
     let metrics = audit_grants::metrics::Metrics::memory();
     let service = std::sync::Arc::new(
-        audit_grants::service::GrantService::new(
-            std::sync::Arc::new(audit_grants::aws::dynamo::DynamoGrantStore::new(
-                env.clients.dynamodb.clone(),
-                env.settings.table_name.clone(),
-            )),
-            std::sync::Arc::new(env.iam_roles()),
-            env.identity.clone(),
-            std::sync::Arc::new(env.clock.clone()),
-            env.settings.clone(),
-        )
-        .with_metrics(metrics.clone()),
+        env.service_with(std::sync::Arc::new(env.iam_roles()))
+            .with_metrics(metrics.clone()),
     );
-    service.create(&request(TICKET)).await.unwrap();
+    create(&service, &request(TICKET)).await.unwrap();
     env.faults
         .fail_matching(Fault::ServerError, false, |op, _| op == "iam:DeleteRole");
     let after_end = env.now() + Duration::hours(73);
     for _ in 0..3 {
-        let r = service.sweep(after_end, false, None).await.unwrap();
+        let r = service.sweep(sweep_at(after_end)).await.unwrap();
         assert_eq!(r.failed.len(), 1);
     }
     let g = service.get(&ticket()).await.unwrap();

@@ -3,7 +3,7 @@
 //! The kill happens in a proxy in front of the emulator, when the chosen
 //! request arrives, before it reaches AWS.
 
-mod common;
+use crate::common;
 
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -105,7 +105,9 @@ impl Case {
         let mut settings = settings_for(&account, &[]);
         settings.table_name = table.clone();
         let settings = Arc::new(settings);
-        audit_grants::app::setup(&clients, &settings).await.unwrap();
+        audit_grants::wiring::setup(&clients, &settings)
+            .await
+            .unwrap();
         Case {
             account,
             table,

@@ -1,7 +1,7 @@
 //! Drift and orphans, made directly in the emulator, found and mended by the
 //! reconcile pass (and only reported by a dry run).
 
-mod common;
+use crate::common;
 
 use audit_grants::domain::{GrantStatus, Ticket};
 use common::*;
@@ -43,10 +43,10 @@ async fn fake_our_role(env: &TestEnv, ticket: &str) -> String {
 #[tokio::test]
 async fn orphan_roles_are_torn_down_and_foreign_ones_left_alone() {
     let env = TestEnv::new().await;
-    env.service.create(&request("AUD-LIVE")).await.unwrap();
+    create(&env.service, &request("AUD-LIVE")).await.unwrap();
     // A role of ours for a ticket nobody granted, and one for an ended grant.
     fake_our_role(&env, "AUD-GHOST").await;
-    env.service.create(&request("AUD-OLD")).await.unwrap();
+    create(&env.service, &request("AUD-OLD")).await.unwrap();
     env.service
         .revoke(&Ticket::parse("AUD-OLD").unwrap(), None)
         .await
@@ -64,13 +64,13 @@ async fn orphan_roles_are_torn_down_and_foreign_ones_left_alone() {
         .unwrap();
 
     let before = env.snapshot().await;
-    let dry = env.service.reconcile(true).await.unwrap();
+    let dry = env.service.reconcile(Mode::DryRun).await.unwrap();
     assert_eq!(dry.orphans.len(), 2, "{dry:?}");
     assert_eq!(dry.foreign.len(), 1);
     assert!(dry.repaired.is_empty() && dry.ended.is_empty(), "{dry:?}");
     assert_eq!(env.snapshot().await, before, "a dry run changes nothing");
 
-    let done = env.service.reconcile(false).await.unwrap();
+    let done = env.service.reconcile(Mode::Apply).await.unwrap();
     assert_eq!(done.orphans, dry.orphans);
     assert!(done.failed.is_empty(), "{done:?}");
     let mut left = env.roles().await;
@@ -87,7 +87,7 @@ async fn orphan_roles_are_torn_down_and_foreign_ones_left_alone() {
         GrantStatus::Active,
         "live grants are untouched"
     );
-    let again = env.service.reconcile(false).await.unwrap();
+    let again = env.service.reconcile(Mode::Apply).await.unwrap();
     assert!(
         again.orphans.is_empty() && again.repaired.is_empty(),
         "{again:?}"
@@ -104,7 +104,7 @@ async fn a_live_grants_role_changed_out_of_band_is_brought_back_to_the_approved_
         "AUD-DETACHED",
         "AUD-CLEAN",
     ] {
-        env.service.create(&request(t)).await.unwrap();
+        create(&env.service, &request(t)).await.unwrap();
     }
     let iam = &env.clients.iam;
     let approved_trust = env.trust_policy(&role_name("AUD-TRUST")).await;
@@ -143,7 +143,7 @@ async fn a_live_grants_role_changed_out_of_band_is_brought_back_to_the_approved_
         .await
         .unwrap();
 
-    let dry = env.service.reconcile(true).await.unwrap();
+    let dry = env.service.reconcile(Mode::DryRun).await.unwrap();
     let drift: Vec<(String, Vec<String>)> = dry
         .repaired
         .iter()
@@ -173,7 +173,7 @@ async fn a_live_grants_role_changed_out_of_band_is_brought_back_to_the_approved_
         "a dry run repairs nothing"
     );
 
-    let done = env.service.reconcile(false).await.unwrap();
+    let done = env.service.reconcile(Mode::Apply).await.unwrap();
     assert_eq!(done.repaired.len(), 4);
     assert_eq!(
         env.trust_policy(&role_name("AUD-TRUST")).await,
@@ -207,14 +207,14 @@ async fn a_live_grants_role_changed_out_of_band_is_brought_back_to_the_approved_
             .reason
             .starts_with("role repaired after out-of-band change: trust policy")
     );
-    let again = env.service.reconcile(false).await.unwrap();
+    let again = env.service.reconcile(Mode::Apply).await.unwrap();
     assert!(again.repaired.is_empty(), "{again:?}");
 }
 
 #[tokio::test]
 async fn a_live_grant_whose_role_was_deleted_out_of_band_is_ended() {
     let env = TestEnv::new().await;
-    env.service.create(&request("AUD-DELETED")).await.unwrap();
+    create(&env.service, &request("AUD-DELETED")).await.unwrap();
     let name = role_name("AUD-DELETED");
     env.clients
         .iam
@@ -232,10 +232,10 @@ async fn a_live_grant_whose_role_was_deleted_out_of_band_is_ended() {
         .await
         .unwrap();
     // Not right away: IAM's listing may lag a grant changed in the last minutes.
-    let early = env.service.reconcile(true).await.unwrap();
+    let early = env.service.reconcile(Mode::DryRun).await.unwrap();
     assert!(early.ended.is_empty(), "{early:?}");
     env.clock.advance(chrono::Duration::minutes(6));
-    let dry = env.service.reconcile(true).await.unwrap();
+    let dry = env.service.reconcile(Mode::DryRun).await.unwrap();
     assert_eq!(dry.ended, vec!["AUD-DELETED"]);
     assert_eq!(
         env.service
@@ -245,7 +245,7 @@ async fn a_live_grant_whose_role_was_deleted_out_of_band_is_ended() {
             .status,
         GrantStatus::Active
     );
-    let done = env.service.reconcile(false).await.unwrap();
+    let done = env.service.reconcile(Mode::Apply).await.unwrap();
     assert_eq!(done.ended, vec!["AUD-DELETED"]);
     let g = env
         .service
@@ -259,9 +259,7 @@ async fn a_live_grant_whose_role_was_deleted_out_of_band_is_ended() {
     );
     assert!(env.role(&name).await.is_none(), "access is not given back");
     // And the ticket is ended for good.
-    let err = env
-        .service
-        .create(&request("AUD-DELETED"))
+    let err = create(&env.service, &request("AUD-DELETED"))
         .await
         .unwrap_err();
     assert_eq!(err.code(), audit_grants::error::ErrorCode::TicketEnded);
@@ -272,7 +270,7 @@ async fn reconcile_runs_from_its_schedule_event() {
     let env = TestEnv::new().await;
     fake_our_role(&env, "AUD-SCHEDULED").await;
     let out =
-        audit_grants::lambda::handle_event(&env.handler, event("reconcile-schedule.json"), None)
+        audit_grants::lambda::handle_event(&env.function, event("reconcile-schedule.json"), None)
             .await
             .unwrap();
     assert_eq!(out["orphans"].as_array().unwrap().len(), 1, "{out}");

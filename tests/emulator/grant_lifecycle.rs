@@ -1,7 +1,7 @@
 //! The grant lifecycle against the local AWS emulator, through the real SDK:
 //! create, record, idempotency, sweep, revoke.
 
-mod common;
+use crate::common;
 
 use audit_grants::domain::{GrantStatus, Ticket};
 use audit_grants::error::{Error, ErrorCode};
@@ -33,7 +33,7 @@ async fn a_grant_creates_exactly_the_role_spec_md_describes() {
     let mut req = request("AUD-1042");
     req["principals"] = json!([AUDITOR_ROLE, "arn:aws:iam::210987654321:user/jane"]);
     req["external_id"] = json!("agreed-external-id-42");
-    let created = env.service.create(&req).await.unwrap();
+    let created = create(&env.service, &req).await.unwrap();
     assert!(matches!(created, Created::New(_)));
     let grant = created.grant();
     assert_eq!(grant.status, GrantStatus::Active);
@@ -135,7 +135,7 @@ async fn a_grant_creates_exactly_the_role_spec_md_describes() {
 #[tokio::test]
 async fn a_generated_external_id_is_long_random_and_returned() {
     let env = TestEnv::new().await;
-    let g = env.service.create(&request("AUD-GEN")).await.unwrap();
+    let g = create(&env.service, &request("AUD-GEN")).await.unwrap();
     let ext = g.grant().external_id.as_str().to_owned();
     assert!(ext.len() >= 32);
     let trust = env.trust_policy(&role_name("AUD-GEN")).await;
@@ -159,7 +159,7 @@ async fn each_access_preset_attaches_its_managed_policy_and_nothing_else() {
         let ticket = format!("AUD-{preset}");
         let mut req = request(&ticket);
         req["access"] = json!(preset);
-        env.service.create(&req).await.unwrap();
+        create(&env.service, &req).await.unwrap();
         assert_eq!(
             env.attached(&role_name(&ticket)).await,
             vec![arn.to_owned()]
@@ -391,7 +391,7 @@ async fn every_invalid_request_is_rejected_and_changes_nothing() {
             }
             other => other,
         };
-        let err = env.service.create(&req).await.expect_err(what);
+        let err = create(&env.service, &req).await.expect_err(what);
         assert_eq!(
             code_of(&err),
             (code, field.map(str::to_owned)),
@@ -407,7 +407,7 @@ async fn auditor_account_may_not_be_the_target_account() {
     let mut req = request("AUD-SELF");
     req["auditor_account"] = json!(env.account);
     req["principals"] = json!([format!("arn:aws:iam::{}:role/Auditor", env.account)]);
-    let err = env.service.create(&req).await.unwrap_err();
+    let err = create(&env.service, &req).await.unwrap_err();
     assert_eq!(
         code_of(&err),
         ("invalid_field", Some("auditor_account".into()))
@@ -419,11 +419,11 @@ async fn auditor_account_may_not_be_the_target_account() {
 async fn a_redelivered_request_returns_the_same_grant_and_changes_nothing() {
     let env = TestEnv::new().await;
     let req = request("AUD-REPLAY");
-    let first = env.service.create(&req).await.unwrap();
+    let first = create(&env.service, &req).await.unwrap();
     let before = env.snapshot().await;
     // Later, with `start` defaulting to a different "now": still the same request.
     env.clock.advance(Duration::minutes(30));
-    let again = env.service.create(&req).await.unwrap();
+    let again = create(&env.service, &req).await.unwrap();
     assert!(matches!(again, Created::Existing(_)));
     assert_eq!(again.grant(), first.grant());
     assert_eq!(env.snapshot().await, before);
@@ -437,7 +437,7 @@ async fn a_redelivered_request_returns_the_same_grant_and_changes_nothing() {
     })
     .unwrap();
     assert!(matches!(
-        env.service.create(&reordered).await.unwrap(),
+        create(&env.service, &reordered).await.unwrap(),
         Created::Existing(_)
     ));
 }
@@ -445,11 +445,13 @@ async fn a_redelivered_request_returns_the_same_grant_and_changes_nothing() {
 #[tokio::test]
 async fn a_different_request_for_a_known_ticket_is_a_conflict() {
     let env = TestEnv::new().await;
-    env.service.create(&request("AUD-CONFLICT")).await.unwrap();
+    create(&env.service, &request("AUD-CONFLICT"))
+        .await
+        .unwrap();
     let before = env.snapshot().await;
     let mut other = request("AUD-CONFLICT");
     other["access"] = json!("read-only");
-    let err = env.service.create(&other).await.unwrap_err();
+    let err = create(&env.service, &other).await.unwrap_err();
     assert_eq!(err.code(), ErrorCode::Conflict);
     assert_eq!(env.snapshot().await, before);
 }
@@ -461,7 +463,7 @@ async fn concurrent_identical_deliveries_create_one_role_and_one_grant() {
     let tasks: Vec<_> = (0..8)
         .map(|_| {
             let (service, req) = (env.service.clone(), req.clone());
-            tokio::spawn(async move { service.create(&req).await })
+            tokio::spawn(async move { create(&service, &req).await })
         })
         .collect();
     let mut new = 0;
@@ -500,16 +502,16 @@ async fn sweep_tears_down_only_what_is_due_and_a_second_sweep_does_nothing() {
     for (ticket, duration) in [("AUD-1H", "1h"), ("AUD-2H", "2h"), ("AUD-3D", "3d")] {
         let mut req = request(ticket);
         req["duration"] = json!(duration);
-        env.service.create(&req).await.unwrap();
+        create(&env.service, &req).await.unwrap();
     }
     let as_of = env.now() + Duration::minutes(90);
-    let dry = env.service.sweep(as_of, true, None).await.unwrap();
+    let dry = env.service.sweep(dry_run_at(as_of)).await.unwrap();
     assert_eq!(dry.due, vec!["AUD-1H"]);
     assert!(dry.torn_down.is_empty());
     assert_eq!(env.roles().await.len(), 3, "a dry run changes nothing");
 
     env.calls.take();
-    let report = env.service.sweep(as_of, false, None).await.unwrap();
+    let report = env.service.sweep(sweep_at(as_of)).await.unwrap();
     assert_eq!(report.due, vec!["AUD-1H"]);
     assert_eq!(report.torn_down, vec!["AUD-1H"]);
     assert!(report.failed.is_empty());
@@ -557,7 +559,7 @@ async fn sweep_tears_down_only_what_is_due_and_a_second_sweep_does_nothing() {
     }
 
     let before = env.snapshot().await;
-    let second = env.service.sweep(as_of, false, None).await.unwrap();
+    let second = env.service.sweep(sweep_at(as_of)).await.unwrap();
     assert!(
         second.due.is_empty() && second.torn_down.is_empty(),
         "{second:?}"
@@ -568,10 +570,10 @@ async fn sweep_tears_down_only_what_is_due_and_a_second_sweep_does_nothing() {
 #[tokio::test]
 async fn teardown_runs_in_the_order_spec_md_gives() {
     let env = TestEnv::new().await;
-    env.service.create(&request("AUD-ORDER")).await.unwrap();
+    create(&env.service, &request("AUD-ORDER")).await.unwrap();
     env.calls.take();
     env.service
-        .revoke(&Ticket::parse("AUD-ORDER").unwrap(), Some("done"))
+        .revoke(&Ticket::parse("AUD-ORDER").unwrap(), Some(&reason("done")))
         .await
         .unwrap();
     let iam: Vec<String> = env
@@ -599,7 +601,7 @@ async fn teardown_runs_in_the_order_spec_md_gives() {
 async fn teardown_completes_when_pieces_are_already_gone_or_extra_ones_were_added() {
     let env = TestEnv::new().await;
     for t in ["AUD-GONE", "AUD-DETACHED", "AUD-EXTRA"] {
-        env.service.create(&request(t)).await.unwrap();
+        create(&env.service, &request(t)).await.unwrap();
     }
     let iam = &env.clients.iam;
     // The role was deleted out of band.
@@ -647,7 +649,7 @@ async fn teardown_completes_when_pieces_are_already_gone_or_extra_ones_were_adde
 
     let report = env
         .service
-        .sweep(env.now() + Duration::hours(73), false, None)
+        .sweep(sweep_at(env.now() + Duration::hours(73)))
         .await
         .unwrap();
     assert!(report.failed.is_empty(), "{:?}", report.failed);
@@ -672,11 +674,11 @@ async fn teardown_completes_when_pieces_are_already_gone_or_extra_ones_were_adde
 async fn revoke_ends_access_at_once_and_the_ticket_can_never_be_granted_again() {
     let env = TestEnv::new().await;
     let req = request("AUD-REVOKE");
-    env.service.create(&req).await.unwrap();
+    create(&env.service, &req).await.unwrap();
     let ticket = Ticket::parse("AUD-REVOKE").unwrap();
     let g = env
         .service
-        .revoke(&ticket, Some("fieldwork finished early"))
+        .revoke(&ticket, Some(&reason("fieldwork finished early")))
         .await
         .unwrap();
     assert_eq!(g.status, GrantStatus::Revoked);
@@ -687,22 +689,26 @@ async fn revoke_ends_access_at_once_and_the_ticket_can_never_be_granted_again() 
 
     let before = env.snapshot().await;
     // A replay of the original request, or any other, is refused.
-    let err = env.service.create(&req).await.unwrap_err();
+    let err = create(&env.service, &req).await.unwrap_err();
     assert_eq!(err.code(), ErrorCode::TicketEnded);
     let mut other = req.clone();
     other["duration"] = json!("1h");
     assert_eq!(
-        env.service.create(&other).await.unwrap_err().code(),
+        create(&env.service, &other).await.unwrap_err().code(),
         ErrorCode::TicketEnded
     );
     // A replayed revoke changes nothing.
-    let again = env.service.revoke(&ticket, Some("again")).await.unwrap();
+    let again = env
+        .service
+        .revoke(&ticket, Some(&reason("again")))
+        .await
+        .unwrap();
     assert_eq!(again, g);
     assert_eq!(env.snapshot().await, before);
     // Nor does a sweep.
     let report = env
         .service
-        .sweep(env.now() + Duration::days(10), false, None)
+        .sweep(sweep_at(env.now() + Duration::days(10)))
         .await
         .unwrap();
     assert!(report.due.is_empty());
@@ -726,7 +732,7 @@ async fn a_grant_whose_window_has_not_started_is_active_and_the_window_is_in_its
     let mut req = request("AUD-LATER");
     let start = env.now() + Duration::days(10);
     req["start"] = json!(audit_grants::domain::format_timestamp(start));
-    let g = env.service.create(&req).await.unwrap();
+    let g = create(&env.service, &req).await.unwrap();
     assert_eq!(g.grant().status, GrantStatus::Active);
     let trust = env.trust_policy(&role_name("AUD-LATER")).await;
     assert_eq!(
@@ -736,7 +742,7 @@ async fn a_grant_whose_window_has_not_started_is_active_and_the_window_is_in_its
     // Not due before its end, even long after its start.
     let r = env
         .service
-        .sweep(start + Duration::hours(71), false, None)
+        .sweep(sweep_at(start + Duration::hours(71)))
         .await
         .unwrap();
     assert!(r.due.is_empty());
@@ -745,8 +751,8 @@ async fn a_grant_whose_window_has_not_started_is_active_and_the_window_is_in_its
 #[tokio::test]
 async fn list_shows_grants_by_status() {
     let env = TestEnv::new().await;
-    env.service.create(&request("AUD-L1")).await.unwrap();
-    env.service.create(&request("AUD-L2")).await.unwrap();
+    create(&env.service, &request("AUD-L1")).await.unwrap();
+    create(&env.service, &request("AUD-L2")).await.unwrap();
     env.service
         .revoke(&Ticket::parse("AUD-L2").unwrap(), None)
         .await
@@ -787,7 +793,7 @@ impl audit_grants::ports::RoleProvisioner for StalledProvisioner {
     }
     async fn update_window(
         &self,
-        role: &audit_grants::ports::RoleRef,
+        role: &audit_grants::domain::RoleRef,
         trust: &audit_grants::policy::PolicyDocument,
         expires_at: &str,
     ) -> Result<(), audit_grants::ports::ProvisionError> {
@@ -795,7 +801,7 @@ impl audit_grants::ports::RoleProvisioner for StalledProvisioner {
     }
     async fn teardown(
         &self,
-        role: &audit_grants::ports::RoleRef,
+        role: &audit_grants::domain::RoleRef,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), audit_grants::ports::ProvisionError> {
         self.inner.teardown(role, now).await
@@ -807,28 +813,14 @@ async fn a_role_created_after_a_revoke_by_an_invocation_that_then_died_is_remove
 {
     let env = TestEnv::new().await;
     let gate = std::sync::Arc::new(tokio::sync::Notify::new());
-    let stalled = std::sync::Arc::new(audit_grants::service::GrantService::new(
-        std::sync::Arc::new(audit_grants::aws::dynamo::DynamoGrantStore::new(
-            env.clients.dynamodb.clone(),
-            env.settings.table_name.clone(),
-        )),
-        std::sync::Arc::new(StalledProvisioner {
-            inner: audit_grants::aws::iam::IamRoles::new(
-                env.clients.iam.clone(),
-                env.clients.sts.clone(),
-                env.identity.clone(),
-                env.settings.provisioner_role_name.clone(),
-            ),
-            before: gate.clone(),
-        }),
-        env.identity.clone(),
-        std::sync::Arc::new(env.clock.clone()),
-        env.settings.clone(),
-    ));
+    let stalled = std::sync::Arc::new(env.service_with(std::sync::Arc::new(StalledProvisioner {
+        inner: env.iam_roles(),
+        before: gate.clone(),
+    })));
     let req = request("AUD-LATE");
     let creating = tokio::spawn({
         let stalled = stalled.clone();
-        async move { stalled.create(&req).await }
+        async move { create(&stalled, &req).await }
     });
     let ticket = Ticket::parse("AUD-LATE").unwrap();
     // Wait for the pending record, then revoke while provisioning has not begun.
@@ -840,7 +832,7 @@ async fn a_role_created_after_a_revoke_by_an_invocation_that_then_died_is_remove
     }
     let revoked = env
         .service
-        .revoke(&ticket, Some("cancelled"))
+        .revoke(&ticket, Some(&reason("cancelled")))
         .await
         .unwrap();
     assert_eq!(revoked.status, GrantStatus::Revoked);
@@ -858,13 +850,13 @@ async fn a_role_created_after_a_revoke_by_an_invocation_that_then_died_is_remove
     // Too early to be sure the invocation is gone: not yet due.
     let early = env
         .service
-        .sweep(env.now() + Duration::minutes(1), false, None)
+        .sweep(sweep_at(env.now() + Duration::minutes(1)))
         .await
         .unwrap();
     assert!(early.due.is_empty(), "{early:?}");
     let report = env
         .service
-        .sweep(env.now() + Duration::minutes(6), false, None)
+        .sweep(sweep_at(env.now() + Duration::minutes(6)))
         .await
         .unwrap();
     assert_eq!(report.verified, vec!["AUD-LATE"], "{report:?}");
@@ -873,7 +865,7 @@ async fn a_role_created_after_a_revoke_by_an_invocation_that_then_died_is_remove
     assert_eq!((g.status, g.recheck), (GrantStatus::Revoked, false));
     let again = env
         .service
-        .sweep(env.now() + Duration::hours(1), false, None)
+        .sweep(sweep_at(env.now() + Duration::hours(1)))
         .await
         .unwrap();
     assert!(again.due.is_empty(), "checked once: {again:?}");
@@ -884,7 +876,7 @@ async fn a_grant_past_its_end_cannot_be_extended_even_before_the_sweep() {
     let env = TestEnv::new().await;
     let mut req = request("AUD-OVER");
     req["duration"] = json!("1h");
-    env.service.create(&req).await.unwrap();
+    create(&env.service, &req).await.unwrap();
     env.clock.advance(Duration::hours(2));
     let err = env
         .service
@@ -911,7 +903,9 @@ async fn teardown_never_touches_a_role_of_the_same_name_that_is_not_ours() {
         .send()
         .await
         .unwrap();
-    let err = env.service.create(&request("AUD-SQUAT")).await.unwrap_err();
+    let err = create(&env.service, &request("AUD-SQUAT"))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), ErrorCode::Conflict, "{err}");
     let g = env
         .service
@@ -933,7 +927,9 @@ async fn teardown_never_touches_a_role_of_the_same_name_that_is_not_ours() {
 #[tokio::test]
 async fn a_role_whose_ownership_tags_were_removed_is_never_deleted_and_the_revoke_fails_loudly() {
     let env = TestEnv::new().await;
-    env.service.create(&request("AUD-UNTAGGED")).await.unwrap();
+    create(&env.service, &request("AUD-UNTAGGED"))
+        .await
+        .unwrap();
     let name = role_name("AUD-UNTAGGED");
     env.clients
         .iam
@@ -944,7 +940,11 @@ async fn a_role_whose_ownership_tags_were_removed_is_never_deleted_and_the_revok
         .await
         .unwrap();
     let ticket = Ticket::parse("AUD-UNTAGGED").unwrap();
-    let err = env.service.revoke(&ticket, Some("stop")).await.unwrap_err();
+    let err = env
+        .service
+        .revoke(&ticket, Some(&reason("stop")))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), ErrorCode::Internal, "{err}");
     let g = env.service.get(&ticket).await.unwrap();
     assert_eq!(
@@ -977,7 +977,7 @@ async fn a_role_whose_ownership_tags_were_removed_is_never_deleted_and_the_revok
         .send()
         .await
         .unwrap();
-    let r = env.service.sweep(env.now(), false, None).await.unwrap();
+    let r = env.service.sweep(sweep_at(env.now())).await.unwrap();
     assert_eq!(r.torn_down, vec!["AUD-UNTAGGED"], "{r:?}");
     assert_eq!(
         env.service.get(&ticket).await.unwrap().status,
@@ -996,7 +996,9 @@ async fn role_path_and_session_limit_come_from_the_settings() {
         chrono::Utc::now(),
     )
     .await;
-    let g = env.service.create(&request("AUD-SETTINGS")).await.unwrap();
+    let g = create(&env.service, &request("AUD-SETTINGS"))
+        .await
+        .unwrap();
     let role = env.role(&role_name("AUD-SETTINGS")).await.unwrap();
     assert_eq!(role.path(), "/audits/external/");
     assert_eq!(role.max_session_duration(), Some(7200));

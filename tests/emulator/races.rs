@@ -2,16 +2,17 @@
 //! a consistent final record, and no error a caller should not see. Also the
 //! sweeper's bounded concurrency and its Lambda deadline.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration as StdDuration;
 
+use audit_grants::domain::RoleRef;
 use audit_grants::domain::{GrantStatus, Ticket};
 use audit_grants::error::ErrorCode;
 use audit_grants::policy::PolicyDocument;
-use audit_grants::ports::{ProvisionError, RoleProvisioner, RoleRef, RoleSpec};
+use audit_grants::ports::{ProvisionError, RoleProvisioner, RoleSpec};
 use chrono::{DateTime, Duration, Utc};
 use common::*;
 use serde_json::json;
@@ -23,7 +24,7 @@ fn count(calls: &[String], op: &str) -> usize {
 async fn grant(env: &TestEnv, ticket: &str, duration: &str) {
     let mut req = request(ticket);
     req["duration"] = json!(duration);
-    env.service.create(&req).await.unwrap();
+    create(&env.service, &req).await.unwrap();
 }
 
 #[tokio::test]
@@ -37,9 +38,10 @@ async fn a_revoke_racing_a_sweep_tears_down_once_and_both_callers_see_the_end() 
         env.clock.advance(Duration::hours(2));
         let as_of = env.now();
         env.calls.take();
+        let stop = reason("stop");
         let (revoked, swept) = tokio::join!(
-            env.service.revoke(&ticket, Some("stop")),
-            env.service.sweep(as_of, false, None)
+            env.service.revoke(&ticket, Some(&stop)),
+            env.service.sweep(sweep_at(as_of))
         );
         let revoked = revoked.expect("the revoke answers");
         let swept = swept.expect("the sweep answers");
@@ -89,7 +91,7 @@ async fn an_extend_racing_a_sweep_ends_in_one_consistent_state() {
         let as_of = g.window.end() + Duration::minutes(1);
         let (extended, swept) = tokio::join!(
             env.service.extend(&ticket, new_end),
-            env.service.sweep(as_of, false, None)
+            env.service.sweep(sweep_at(as_of))
         );
         let swept = swept.expect("the sweep answers");
         assert!(swept.failed.is_empty(), "{swept:?}");
@@ -129,8 +131,8 @@ async fn two_sweeps_at_once_tear_each_grant_down_once() {
     let as_of = env.now();
     env.calls.take();
     let (a, b) = tokio::join!(
-        env.service.sweep(as_of, false, None),
-        env.service.sweep(as_of, false, None)
+        env.service.sweep(sweep_at(as_of)),
+        env.service.sweep(sweep_at(as_of))
     );
     let (a, b) = (a.unwrap(), b.unwrap());
     assert!(a.failed.is_empty() && b.failed.is_empty(), "{a:?} {b:?}");
@@ -197,7 +199,7 @@ async fn the_sweeper_tears_down_with_bounded_concurrency() {
     let w = watched(&env, 150);
     let service = env.service_with(w.clone());
     let r = service
-        .sweep(env.now() + Duration::hours(2), false, None)
+        .sweep(sweep_at(env.now() + Duration::hours(2)))
         .await
         .unwrap();
     assert_eq!(r.torn_down.len(), 8, "{r:?}");
@@ -217,7 +219,14 @@ async fn the_sweeper_stops_taking_work_near_the_deadline_and_leaves_the_rest_for
     let service = env.service_with(w.clone());
     let as_of = env.now() + Duration::hours(2);
     let deadline = tokio::time::Instant::now() + StdDuration::from_millis(700);
-    let first = service.sweep(as_of, false, Some(deadline)).await.unwrap();
+    let first = service
+        .sweep(SweepOptions {
+            as_of,
+            mode: Mode::Apply,
+            deadline: Some(deadline),
+        })
+        .await
+        .unwrap();
     assert!(!first.torn_down.is_empty(), "{first:?}");
     assert!(
         !first.deferred.is_empty(),
@@ -230,7 +239,7 @@ async fn the_sweeper_stops_taking_work_near_the_deadline_and_leaves_the_rest_for
         let g = env.service.get(&Ticket::parse(t).unwrap()).await.unwrap();
         assert_eq!(g.status, GrantStatus::Active);
     }
-    let next = service.sweep(as_of, false, None).await.unwrap();
+    let next = service.sweep(sweep_at(as_of)).await.unwrap();
     assert_eq!(next.torn_down, first.deferred);
     assert!(env.roles().await.is_empty());
 }

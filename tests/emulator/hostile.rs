@@ -2,7 +2,7 @@
 //! events and as signed webhooks) against the emulator: every one is refused
 //! with a clear error and none changes IAM or DynamoDB.
 
-mod common;
+use crate::common;
 
 use audit_grants::lambda::handle_event;
 use common::*;
@@ -263,7 +263,7 @@ async fn assert_refused(
     event: Value,
     http: bool,
 ) {
-    let out = handle_event(&env.handler, event, None)
+    let out = handle_event(&env.function, event, None)
         .await
         .unwrap_or_else(|e| panic!("{what}: a failure, not a rejection: {e}"));
     let (code, body) = if http {

@@ -1,6 +1,6 @@
 //! Every payload in `events/` through the Lambda handler, against the emulator.
 
-mod common;
+use crate::common;
 
 use audit_grants::lambda::handle_event;
 use common::*;
@@ -48,7 +48,7 @@ async fn every_event_file_is_exercised_here() {
 async fn the_sample_events_grant_extend_revoke_and_sweep() {
     // The files carry fixed dates; the clock is set to where they make sense.
     let env = TestEnv::at("2026-12-01T08:00:00Z").await;
-    let s = &env.handler;
+    let s = &env.function;
 
     let granted = handle_event(s, event("grant-request.json"), None)
         .await
@@ -216,7 +216,7 @@ async fn invalid_eventbridge_requests_are_results_not_failures_and_change_nothin
         (json!("sweep"), "invalid_request", None),
     ];
     for (e, code, field) in cases {
-        let out = handle_event(&env.handler, e.clone(), None)
+        let out = handle_event(&env.function, e.clone(), None)
             .await
             .unwrap_or_else(|err| panic!("{e}: a rejection is a result, not a failure: {err}"));
         assert_eq!(out["error"]["code"], code, "{e} -> {out}");

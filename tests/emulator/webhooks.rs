@@ -2,15 +2,15 @@
 //! against the emulator: routes, authentication, the HTTP contract, replays and
 //! hostile input that must change nothing.
 
-mod common;
+use crate::common;
 
 use audit_grants::lambda::handle_event;
-use audit_grants::webhook::sign;
+use audit_grants::lambda::webhook_auth::sign;
 use common::*;
 use serde_json::{Value, json};
 
 async fn call(env: &TestEnv, event: Value) -> (u64, Value) {
-    let response = handle_event(&env.handler, event, None)
+    let response = handle_event(&env.function, event, None)
         .await
         .expect("HTTP requests always get a response");
     http_result(&response)
@@ -410,7 +410,7 @@ async fn our_own_failures_are_500_without_internals() {
         .unwrap();
     let grant = serde_json::to_vec(&request("AUD-500")).unwrap();
     let response = handle_event(
-        &env.handler,
+        &env.function,
         http_event("POST", "/grants", &grant, None),
         None,
     )
@@ -445,7 +445,9 @@ async fn the_secret_can_come_from_secrets_manager_fetched_once() {
         arn,
     ));
     let settings = std::sync::Arc::new(settings);
-    audit_grants::app::setup(&clients, &settings).await.unwrap();
+    audit_grants::wiring::setup(&clients, &settings)
+        .await
+        .unwrap();
     let identity: std::sync::Arc<dyn audit_grants::ports::CallerIdentity> = std::sync::Arc::new(
         audit_grants::aws::sts::StsIdentity::new(clients.sts.clone()),
     );
@@ -454,9 +456,9 @@ async fn the_secret_can_come_from_secrets_manager_fetched_once() {
     let service = std::sync::Arc::new(TestEnv::service_over(
         &clients, &settings, &identity, &clock,
     ));
-    let handler = audit_grants::lambda::Handler {
+    let handler = audit_grants::lambda::Function {
         service,
-        webhook: std::sync::Arc::new(audit_grants::webhook::WebhookAuth::new(
+        webhook_auth: std::sync::Arc::new(audit_grants::lambda::webhook_auth::WebhookAuth::new(
             &settings,
             clients.secrets.clone(),
         )),

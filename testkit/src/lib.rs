@@ -8,7 +8,6 @@
 //! request passes through a small proxy that forwards one request at a time:
 //! our side stays truly concurrent, the emulator's side is serialised as real
 //! AWS's per-request atomicity would make it.
-#![allow(dead_code)]
 
 pub mod faults;
 pub mod http1;
@@ -22,21 +21,21 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use audit_grants::aws::AwsClients;
-use audit_grants::aws::dynamo::DynamoGrantStore;
 use audit_grants::aws::iam::IamRoles;
 use audit_grants::aws::sts::StsIdentity;
 use audit_grants::config::Settings;
 use audit_grants::domain::parse_timestamp;
-use audit_grants::lambda::Handler;
+use audit_grants::lambda::Function;
+use audit_grants::lambda::webhook_auth::WebhookAuth;
 use audit_grants::ports::{CallerIdentity, Clock};
 use audit_grants::service::GrantService;
-use audit_grants::webhook::WebhookAuth;
+pub use audit_grants::service::{Mode, SweepOptions};
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_sdk_iam::config::interceptors::BeforeTransmitInterceptorContextMut;
 use aws_sdk_iam::config::{ConfigBag, Credentials, Intercept, Region, RuntimeComponents};
 use aws_sdk_iam::error::BoxError;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 pub const AUDITOR: &str = "210987654321";
@@ -331,26 +330,7 @@ pub async fn clients_with(account: &str, log: &CallLog, faults: &FaultInjector) 
 
 // ---- a clock the test controls ------------------------------------------------
 
-#[derive(Debug, Clone)]
-pub struct TestClock(Arc<Mutex<DateTime<Utc>>>);
-
-impl TestClock {
-    pub fn at(t: DateTime<Utc>) -> Self {
-        TestClock(Arc::new(Mutex::new(t)))
-    }
-    pub fn set(&self, t: DateTime<Utc>) {
-        *self.0.lock().unwrap() = t;
-    }
-    pub fn advance(&self, d: Duration) {
-        *self.0.lock().unwrap() += d;
-    }
-}
-
-impl Clock for TestClock {
-    fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap()
-    }
-}
+pub use audit_grants::fakes::FakeClock as TestClock;
 
 // ---- the environment of one test ----------------------------------------------
 
@@ -363,7 +343,7 @@ pub struct TestEnv {
     pub clock: TestClock,
     pub service: Arc<GrantService>,
     pub identity: Arc<dyn CallerIdentity>,
-    pub handler: Handler,
+    pub function: Function,
 }
 
 pub fn settings_for(account: &str, extra: &[(&str, &str)]) -> Settings {
@@ -398,19 +378,19 @@ impl TestEnv {
         let faults = FaultInjector::default();
         let clients = clients_with(&account, &calls, &faults).await;
         let settings = Arc::new(settings_for(&account, extra));
-        audit_grants::app::setup(&clients, &settings)
+        audit_grants::wiring::setup(&clients, &settings)
             .await
             .expect("setup");
         let clock = TestClock::at(now);
         let identity: Arc<dyn CallerIdentity> = Arc::new(StsIdentity::new(clients.sts.clone()));
         let service = Arc::new(Self::service_over(&clients, &settings, &identity, &clock));
         calls.take();
-        let handler = Handler {
+        let function = Function {
             service: service.clone(),
-            webhook: Arc::new(WebhookAuth::new(&settings, clients.secrets.clone())),
+            webhook_auth: Arc::new(WebhookAuth::new(&settings, clients.secrets.clone())),
         };
         TestEnv {
-            handler,
+            function,
             account,
             calls,
             faults,
@@ -428,20 +408,11 @@ impl TestEnv {
         identity: &Arc<dyn CallerIdentity>,
         clock: &TestClock,
     ) -> GrantService {
-        GrantService::new(
-            Arc::new(DynamoGrantStore::new(
-                clients.dynamodb.clone(),
-                settings.table_name.clone(),
-            )),
-            Arc::new(IamRoles::new(
-                clients.iam.clone(),
-                clients.sts.clone(),
-                identity.clone(),
-                settings.provisioner_role_name.clone(),
-            )),
+        audit_grants::wiring::grant_service(
+            clients,
+            settings.clone(),
             identity.clone(),
             Arc::new(clock.clone()),
-            settings.clone(),
         )
     }
 
@@ -451,29 +422,24 @@ impl TestEnv {
 
     /// The real IAM adapter on this test's clients.
     pub fn iam_roles(&self) -> IamRoles {
-        IamRoles::new(
-            self.clients.iam.clone(),
-            self.clients.sts.clone(),
-            self.identity.clone(),
-            self.settings.provisioner_role_name.clone(),
-        )
+        audit_grants::wiring::iam_roles(&self.clients, &self.settings, self.identity.clone())
     }
 
     /// Another service on the same table and clock, over `provisioner`.
     pub fn service_with(
         &self,
         provisioner: Arc<dyn audit_grants::ports::RoleProvisioner>,
-    ) -> Arc<GrantService> {
-        Arc::new(GrantService::new(
-            Arc::new(DynamoGrantStore::new(
-                self.clients.dynamodb.clone(),
-                self.settings.table_name.clone(),
+    ) -> GrantService {
+        GrantService::new(
+            Arc::new(audit_grants::wiring::grant_store(
+                &self.clients,
+                &self.settings,
             )),
             provisioner,
             self.identity.clone(),
             Arc::new(self.clock.clone()),
             self.settings.clone(),
-        ))
+        )
     }
 
     pub fn boundary_arn(&self) -> String {
@@ -582,7 +548,7 @@ pub use audit_grants::aws::iam::url_decode;
 /// The built binary, set up for the emulator at `endpoint` (directly or through
 /// a proxy), the table `table`, and the permissions boundary of `account`.
 pub fn binary(endpoint: &str, table: &str, account: &str) -> std::process::Command {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_audit-grants"));
+    let mut cmd = std::process::Command::new(binary_path());
     cmd.env_remove("AWS_LAMBDA_RUNTIME_API")
         .env("RUST_LOG", "warn")
         .env("AWS_ENDPOINT_URL", endpoint)
@@ -612,7 +578,7 @@ pub fn request(ticket: &str) -> Value {
 
 /// The events/ file `name`, parsed.
 pub fn event(name: &str) -> Value {
-    let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = project_dir().join("events").join(name);
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
 
@@ -620,7 +586,7 @@ pub fn event(name: &str) -> Value {
 /// `signature` says otherwise (`Some("")` leaves the header out).
 pub fn http_event(method: &str, path: &str, body: &[u8], signature: Option<&str>) -> Value {
     let sig = match signature {
-        None => audit_grants::webhook::sign(DEMO_SECRET.as_bytes(), body),
+        None => audit_grants::lambda::webhook_auth::sign(DEMO_SECRET.as_bytes(), body),
         Some(s) => s.to_owned(),
     };
     let mut headers = serde_json::json!({"content-type": "application/json"});
@@ -655,4 +621,59 @@ pub fn http_result(response: &Value) -> (u64, Value) {
     let body = serde_json::from_str(response["body"].as_str().expect("a string body"))
         .expect("a JSON body");
     (response["statusCode"].as_u64().expect("a status"), body)
+}
+
+// ---- commands as the edges build them -------------------------------------------
+
+/// Creates a grant from a request as sent (JSON), through the same shape check
+/// every edge applies.
+pub async fn create(
+    service: &GrantService,
+    request: &Value,
+) -> audit_grants::error::Result<audit_grants::service::Created> {
+    service
+        .create(&audit_grants::domain::GrantRequestBody::from_json(request)?)
+        .await
+}
+
+/// A revoke reason (valid by construction in tests).
+pub fn reason(text: &str) -> audit_grants::domain::Reason {
+    audit_grants::domain::Reason::parse(text).expect("a valid reason")
+}
+
+/// A sweep as of `as_of` that changes things.
+pub fn sweep_at(as_of: DateTime<Utc>) -> SweepOptions {
+    SweepOptions {
+        as_of,
+        mode: Mode::Apply,
+        deadline: None,
+    }
+}
+
+/// A sweep as of `as_of` that only reports.
+pub fn dry_run_at(as_of: DateTime<Utc>) -> SweepOptions {
+    SweepOptions {
+        as_of,
+        mode: Mode::DryRun,
+        deadline: None,
+    }
+}
+
+/// The `audit-grants` binary cargo built next to the running test or example
+/// (`target/<profile>/deps/…` or `target/<profile>/examples/…`).
+pub fn binary_path() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the running executable");
+    let profile_dir = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("target/<profile>/<dir>/<exe>");
+    profile_dir.join("audit-grants")
+}
+
+/// The project's root (where `events/` and the templates are).
+pub fn project_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("testkit/ lies in the project")
+        .to_path_buf()
 }

@@ -1,0 +1,423 @@
+//! In-memory ports with the semantics the real adapters have: the store's
+//! conditional writes (a new ticket only once, an update only from the version
+//! it read), IAM's roles per account with "already done" teardown steps, a
+//! clock that tests move. For unit tests of every rule and for benchmarks.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::domain::{
+    AccountId, Grant, GrantStatus, HistoryEvent, Partition, RoleRef, TAG_MANAGED_BY, TAG_TICKET,
+    Ticket,
+};
+use crate::policy::PolicyDocument;
+use crate::ports::{
+    Caller, CallerIdentity, Clock, GrantStore, ObservedRole, ProvisionError, RoleProvisioner,
+    RoleSpec, StoreError,
+};
+
+/// A clock that stands still until a test moves it.
+#[derive(Debug, Clone)]
+pub struct FakeClock(Arc<Mutex<DateTime<Utc>>>);
+
+impl FakeClock {
+    pub fn at(now: DateTime<Utc>) -> Self {
+        FakeClock(Arc::new(Mutex::new(now)))
+    }
+    pub fn set(&self, now: DateTime<Utc>) {
+        *self.0.lock().unwrap() = now;
+    }
+    pub fn advance(&self, by: chrono::Duration) {
+        *self.0.lock().unwrap() += by;
+    }
+}
+
+impl Clock for FakeClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
+/// The function's own account, known without asking.
+pub struct FixedIdentity(pub Caller);
+
+impl FixedIdentity {
+    pub fn in_account(account: &str) -> Self {
+        FixedIdentity(Caller {
+            account: AccountId::parse(account).expect("a 12-digit account"),
+            partition: Partition::Aws,
+        })
+    }
+}
+
+#[async_trait]
+impl CallerIdentity for FixedIdentity {
+    async fn caller(&self) -> anyhow::Result<Caller> {
+        Ok(self.0.clone())
+    }
+}
+
+/// A store operation, for scripting faults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StoreOp {
+    Get,
+    Insert,
+    Update,
+    Due,
+    Live,
+}
+
+/// Runs before a scripted write: may change the stored grants (another writer
+/// winning a race) before the write is checked against them.
+pub type StoreHook = Box<dyn FnOnce(&mut BTreeMap<Ticket, Grant>) + Send>;
+
+#[derive(Default)]
+struct StoreState {
+    grants: BTreeMap<Ticket, Grant>,
+    history: BTreeMap<Ticket, Vec<HistoryEvent>>,
+    failures: HashMap<StoreOp, VecDeque<StoreError>>,
+    before_update: VecDeque<StoreHook>,
+    calls: Vec<StoreOp>,
+}
+
+/// The grants table in memory, with DynamoDB's conditional-write semantics.
+#[derive(Default, Clone)]
+pub struct FakeStore(Arc<Mutex<StoreState>>);
+
+impl FakeStore {
+    /// The next `op` fails with `error` (once per call of this).
+    pub fn fail_next(&self, op: StoreOp, error: StoreError) {
+        let mut s = self.0.lock().unwrap();
+        s.failures.entry(op).or_default().push_back(error);
+    }
+
+    /// Before the next update is checked, `hook` changes the table: another
+    /// writer got there first.
+    pub fn before_next_update(&self, hook: StoreHook) {
+        self.0.lock().unwrap().before_update.push_back(hook);
+    }
+
+    /// Puts a grant as another writer would (version as given).
+    pub fn put(&self, grant: Grant) {
+        self.0
+            .lock()
+            .unwrap()
+            .grants
+            .insert(grant.ticket.clone(), grant);
+    }
+
+    pub fn grant(&self, ticket: &str) -> Option<Grant> {
+        let t = Ticket::parse(ticket).expect("a ticket");
+        self.0.lock().unwrap().grants.get(&t).cloned()
+    }
+
+    pub fn events(&self, ticket: &str) -> Vec<HistoryEvent> {
+        let t = Ticket::parse(ticket).expect("a ticket");
+        self.0
+            .lock()
+            .unwrap()
+            .history
+            .get(&t)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.lock().unwrap().grants.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn calls(&self) -> Vec<StoreOp> {
+        self.0.lock().unwrap().calls.clone()
+    }
+
+    fn enter(&self, op: StoreOp) -> Result<std::sync::MutexGuard<'_, StoreState>, StoreError> {
+        let mut s = self.0.lock().unwrap();
+        s.calls.push(op);
+        match s.failures.get_mut(&op).and_then(VecDeque::pop_front) {
+            Some(e) => Err(e),
+            None => Ok(s),
+        }
+    }
+}
+
+#[async_trait]
+impl GrantStore for FakeStore {
+    async fn get(&self, ticket: &Ticket) -> Result<Option<Grant>, StoreError> {
+        Ok(self.enter(StoreOp::Get)?.grants.get(ticket).cloned())
+    }
+
+    async fn insert(&self, grant: &Grant, event: &HistoryEvent) -> Result<(), StoreError> {
+        let mut s = self.enter(StoreOp::Insert)?;
+        if s.grants.contains_key(&grant.ticket) {
+            return Err(StoreError::AlreadyExists);
+        }
+        s.grants.insert(grant.ticket.clone(), grant.clone());
+        s.history
+            .entry(grant.ticket.clone())
+            .or_default()
+            .push(event.clone());
+        Ok(())
+    }
+
+    async fn update(&self, grant: &Grant, event: &HistoryEvent) -> Result<(), StoreError> {
+        let mut s = self.enter(StoreOp::Update)?;
+        if let Some(hook) = s.before_update.pop_front() {
+            hook(&mut s.grants);
+        }
+        let stored = s.grants.get(&grant.ticket).map(|g| g.version);
+        if stored != Some(grant.version - 1) {
+            return Err(StoreError::VersionConflict);
+        }
+        s.grants.insert(grant.ticket.clone(), grant.clone());
+        s.history
+            .entry(grant.ticket.clone())
+            .or_default()
+            .push(event.clone());
+        Ok(())
+    }
+
+    async fn history(&self, ticket: &Ticket) -> Result<Vec<HistoryEvent>, StoreError> {
+        let s = self.enter(StoreOp::Get)?;
+        Ok(s.history.get(ticket).cloned().unwrap_or_default())
+    }
+
+    async fn list(&self, status: Option<GrantStatus>) -> Result<Vec<Grant>, StoreError> {
+        let s = self.0.lock().unwrap();
+        Ok(s.grants
+            .values()
+            .filter(|g| status.is_none_or(|st| g.status == st))
+            .cloned()
+            .collect())
+    }
+
+    async fn due(&self, as_of: DateTime<Utc>) -> Result<Vec<Grant>, StoreError> {
+        let s = self.enter(StoreOp::Due)?;
+        Ok(s.grants
+            .values()
+            .filter(|g| g.due_at().is_some_and(|d| d <= as_of))
+            .cloned()
+            .collect())
+    }
+
+    async fn live(&self) -> Result<Vec<Grant>, StoreError> {
+        let s = self.enter(StoreOp::Live)?;
+        Ok(s.grants
+            .values()
+            .filter(|g| g.due_at().is_some())
+            .cloned()
+            .collect())
+    }
+}
+
+/// A role as the fake IAM holds it.
+#[derive(Debug, Clone)]
+pub struct FakeRole {
+    pub spec: RoleSpec,
+    pub trust: PolicyDocument,
+    pub expires_at: String,
+    pub attached: Vec<String>,
+    pub inline: Vec<String>,
+    pub boundary: Option<String>,
+    pub tags: Vec<(String, String)>,
+}
+
+/// A provisioner operation, for scripting faults and checking calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IamOp {
+    Inspect,
+    Provision,
+    UpdateWindow,
+    Teardown,
+}
+
+/// Runs once an operation has taken effect: another invocation acting in
+/// between (for races).
+pub type IamHook = Box<dyn FnOnce() + Send>;
+
+#[derive(Default)]
+struct IamState {
+    roles: BTreeMap<(AccountId, String), FakeRole>,
+    failures: HashMap<IamOp, VecDeque<ProvisionError>>,
+    after: HashMap<IamOp, VecDeque<IamHook>>,
+    calls: Vec<(IamOp, String)>,
+}
+
+/// IAM in memory: roles per account, with `provision` idempotent for this
+/// ticket's role, refusing another's, and every teardown step "already done"
+/// when the role is gone.
+#[derive(Default, Clone)]
+pub struct FakeIam(Arc<Mutex<IamState>>);
+
+impl FakeIam {
+    /// The next `op` fails with `error`.
+    pub fn fail_next(&self, op: IamOp, error: ProvisionError) {
+        let mut s = self.0.lock().unwrap();
+        s.failures.entry(op).or_default().push_back(error);
+    }
+
+    /// Runs `hook` right after the next `op` took effect.
+    pub fn after_next(&self, op: IamOp, hook: IamHook) {
+        let mut s = self.0.lock().unwrap();
+        s.after.entry(op).or_default().push_back(hook);
+    }
+
+    fn run_after(&self, op: IamOp) {
+        let hook = self
+            .0
+            .lock()
+            .unwrap()
+            .after
+            .get_mut(&op)
+            .and_then(VecDeque::pop_front);
+        if let Some(hook) = hook {
+            hook();
+        }
+    }
+
+    pub fn role(&self, account: &str, name: &str) -> Option<FakeRole> {
+        let key = (AccountId::parse(account).expect("account"), name.to_owned());
+        self.0.lock().unwrap().roles.get(&key).cloned()
+    }
+
+    pub fn role_count(&self) -> usize {
+        self.0.lock().unwrap().roles.len()
+    }
+
+    /// Changes a role out of band (drift).
+    pub fn tamper(&self, account: &str, name: &str, change: impl FnOnce(&mut FakeRole)) {
+        let key = (AccountId::parse(account).expect("account"), name.to_owned());
+        if let Some(role) = self.0.lock().unwrap().roles.get_mut(&key) {
+            change(role);
+        }
+    }
+
+    /// Deletes a role out of band.
+    pub fn delete_out_of_band(&self, account: &str, name: &str) {
+        let key = (AccountId::parse(account).expect("account"), name.to_owned());
+        self.0.lock().unwrap().roles.remove(&key);
+    }
+
+    /// Puts a role as someone else made it (tags and all).
+    pub fn put_role(&self, role: FakeRole) {
+        let key = (
+            role.spec.target_account.clone(),
+            role.spec.role_name.clone(),
+        );
+        self.0.lock().unwrap().roles.insert(key, role);
+    }
+
+    /// Operations in order, each with the role it was about.
+    pub fn calls(&self) -> Vec<(IamOp, String)> {
+        self.0.lock().unwrap().calls.clone()
+    }
+
+    pub fn count(&self, op: IamOp) -> usize {
+        self.calls().iter().filter(|(o, _)| *o == op).count()
+    }
+
+    fn enter(
+        &self,
+        op: IamOp,
+        about: &str,
+    ) -> Result<std::sync::MutexGuard<'_, IamState>, ProvisionError> {
+        let mut s = self.0.lock().unwrap();
+        s.calls.push((op, about.to_owned()));
+        match s.failures.get_mut(&op).and_then(VecDeque::pop_front) {
+            Some(e) => Err(e),
+            None => Ok(s),
+        }
+    }
+}
+
+fn tag<'a>(tags: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+#[async_trait]
+impl RoleProvisioner for FakeIam {
+    async fn inspect_roles(
+        &self,
+        target: &AccountId,
+        path: &str,
+    ) -> Result<Vec<ObservedRole>, ProvisionError> {
+        let s = self.enter(IamOp::Inspect, target.as_str())?;
+        Ok(s.roles
+            .iter()
+            .filter(|((account, _), role)| account == target && role.spec.path == path)
+            .map(|((account, name), role)| ObservedRole {
+                target_account: account.clone(),
+                name: name.clone(),
+                arn: format!("arn:aws:iam::{account}:role{}{name}", role.spec.path),
+                managed: tag(&role.tags, TAG_MANAGED_BY) == Some(crate::domain::MANAGED_BY),
+                ticket: tag(&role.tags, TAG_TICKET).map(str::to_owned),
+                trust: serde_json::to_value(&role.trust).expect("serialises"),
+                boundary: role.boundary.clone(),
+                max_session_seconds: Some(role.spec.max_session_seconds),
+                attached: role.attached.clone(),
+                inline: role.inline.clone(),
+            })
+            .collect())
+    }
+
+    async fn provision(&self, spec: &RoleSpec) -> Result<String, ProvisionError> {
+        let mut s = self.enter(IamOp::Provision, &spec.role_name)?;
+        let key = (spec.target_account.clone(), spec.role_name.clone());
+        if let Some(existing) = s.roles.get(&key)
+            && tag(&existing.tags, TAG_TICKET) != Some(spec.ticket.as_str())
+        {
+            return Err(ProvisionError::ForeignRole(spec.role_name.clone()));
+        }
+        let role = FakeRole {
+            spec: spec.clone(),
+            trust: spec.trust.clone(),
+            expires_at: tag(&spec.tags, crate::domain::TAG_EXPIRES_AT)
+                .unwrap_or_default()
+                .to_owned(),
+            attached: vec![spec.policy_arn.clone()],
+            inline: vec![],
+            boundary: Some(spec.boundary_arn.clone()),
+            tags: spec.tags.clone(),
+        };
+        s.roles.insert(key, role);
+        Ok(format!(
+            "arn:aws:iam::{}:role{}{}",
+            spec.target_account, spec.path, spec.role_name
+        ))
+    }
+
+    async fn update_window(
+        &self,
+        role: &RoleRef,
+        trust: &PolicyDocument,
+        expires_at: &str,
+    ) -> Result<(), ProvisionError> {
+        {
+            let mut s = self.enter(IamOp::UpdateWindow, &role.role_name)?;
+            let key = (role.target_account.clone(), role.role_name.clone());
+            let r = s.roles.get_mut(&key).ok_or(ProvisionError::RoleGone)?;
+            r.trust = trust.clone();
+            r.expires_at = expires_at.to_owned();
+        }
+        self.run_after(IamOp::UpdateWindow);
+        Ok(())
+    }
+
+    async fn teardown(&self, role: &RoleRef, _now: DateTime<Utc>) -> Result<(), ProvisionError> {
+        let mut s = self.enter(IamOp::Teardown, &role.role_name)?;
+        let key = (role.target_account.clone(), role.role_name.clone());
+        if let Some(existing) = s.roles.get(&key)
+            && tag(&existing.tags, TAG_TICKET) != Some(role.ticket.as_str())
+        {
+            return Err(ProvisionError::ForeignRole(role.role_name.clone()));
+        }
+        s.roles.remove(&key);
+        Ok(())
+    }
+}

@@ -1,0 +1,225 @@
+//! Create: a grant request becomes a `pending` record, then a role, then `active`.
+
+use crate::domain::{
+    ATTEMPTS_BEFORE_ALARM, Grant, GrantRequest, GrantRequestBody, GrantStatus, HistoryEvent,
+    RequestRules,
+};
+use crate::error::{Error, ErrorCode, Result};
+use crate::metrics::Metric;
+use crate::policy;
+use crate::ports::{ProvisionError, StoreError};
+
+use super::{GrantService, ended_error, internal, log_change, store_err};
+
+/// A grant whose provisioning failed this many times is given up: its role is
+/// torn down and the record ends `failed`, saying why.
+pub const MAX_PROVISION_ATTEMPTS: u32 = 5;
+
+/// What a create did.
+#[derive(Debug)]
+pub enum Created {
+    /// A new grant (HTTP 201).
+    New(Grant),
+    /// The same request was seen before: the grant as it is (HTTP 200).
+    Existing(Grant),
+}
+
+impl Created {
+    pub fn grant(&self) -> &Grant {
+        match self {
+            Created::New(g) | Created::Existing(g) => g,
+        }
+    }
+}
+
+impl GrantService {
+    /// Creates the grant a request asks for; a replay of the same request returns
+    /// the grant as it is. Nothing is written unless the request is valid.
+    pub async fn create(&self, body: &GrantRequestBody) -> Result<Created> {
+        let ticket = body.ticket()?;
+        if let Some(existing) = self.store.get(&ticket).await.map_err(store_err)? {
+            return self.redeliver(existing, body).await;
+        }
+        let request = self.parse_request(body).await?;
+        let grant = self.new_pending_grant(request).await?;
+        let event = HistoryEvent {
+            at: grant.created_at,
+            from: None,
+            to: GrantStatus::Pending,
+            reason: "grant requested".into(),
+            version: grant.version,
+        };
+        match self.store.insert(&grant, &event).await {
+            Ok(()) => {}
+            Err(StoreError::AlreadyExists) => {
+                // A concurrent delivery of the same ticket won the race.
+                let existing = self.existing_grant(&ticket).await?;
+                return self.redeliver(existing, body).await;
+            }
+            Err(e) => return Err(store_err(e)),
+        }
+        log_change(&grant, None, "grant requested");
+        self.provision(grant).await.map(Created::New)
+    }
+
+    /// Every rule of SPEC.md's request table, and the policy-size limit that
+    /// must hold before any IAM call.
+    async fn parse_request(&self, body: &GrantRequestBody) -> Result<GrantRequest> {
+        let caller = self.caller().await?;
+        let rules = RequestRules {
+            now: self.clock.now(),
+            own_account: &caller.account,
+            partition: caller.partition,
+            allowed_targets: &self.settings.target_accounts,
+            max_grant_duration: self.settings.max_grant_duration,
+        };
+        let request = GrantRequest::parse(body, &rules)?;
+        let trust =
+            policy::trust_policy(&request.principals, &request.external_id, &request.window);
+        let size = trust.serialised_len();
+        let limit = self.settings.trust_policy_max_chars;
+        if size > limit {
+            return Err(Error::invalid(
+                "principals",
+                format!(
+                    "the trust policy would be {size} characters, over the limit of {limit} \
+                     (TRUST_POLICY_MAX_CHARS): use fewer principals or a shorter external_id"
+                ),
+            ));
+        }
+        Ok(request)
+    }
+
+    async fn new_pending_grant(&self, r: GrantRequest) -> Result<Grant> {
+        let caller = self.caller().await?;
+        let now = self.now_for_record();
+        let role_name = r.ticket.role_name();
+        let role_arn = format!(
+            "arn:{}:iam::{}:role{}{}",
+            caller.partition, r.target_account, self.settings.role_path, role_name
+        );
+        Ok(Grant {
+            ticket: r.ticket,
+            status: GrantStatus::Pending,
+            fingerprint: r.fingerprint,
+            requested_by: r.requested_by,
+            auditor_account: r.auditor_account,
+            principals: r.principals,
+            external_id: r.external_id,
+            access: r.access,
+            window: r.window,
+            target_account: r.target_account,
+            reason: r.reason,
+            role_name,
+            role_arn,
+            created_at: now,
+            updated_at: now,
+            ended_at: None,
+            end_reason: None,
+            ending: None,
+            attempts: 0,
+            last_error: None,
+            recheck: false,
+            version: 1,
+        })
+    }
+
+    /// A ticket seen before: the same request is answered with the grant as it
+    /// is (resuming a provisioning that never finished); anything else is a
+    /// conflict, and an ended ticket is never granted again.
+    async fn redeliver(&self, existing: Grant, body: &GrantRequestBody) -> Result<Created> {
+        if existing.fingerprint != body.fingerprint() {
+            // Report what is wrong with the request itself first.
+            self.parse_request(body).await?;
+            return Err(if existing.is_ended() {
+                ended_error(&existing)
+            } else {
+                Error::reject(
+                    ErrorCode::Conflict,
+                    format!(
+                        "ticket {} already has a grant ({}) made from a different request",
+                        existing.ticket, existing.status
+                    ),
+                )
+            });
+        }
+        if existing.is_ended() {
+            return Err(ended_error(&existing));
+        }
+        let now = self.clock.now();
+        let unfinished = match existing.status {
+            GrantStatus::Pending => existing.is_stale(now),
+            GrantStatus::Failed => existing.ending.is_none(),
+            _ => false,
+        };
+        if unfinished && existing.window.end() > now {
+            return self.provision(existing).await.map(Created::Existing);
+        }
+        Ok(Created::Existing(existing))
+    }
+
+    /// Creates (or completes) the role of a `pending`/`failed` grant and marks it
+    /// `active`. On failure the record says why and the next delivery or sweep
+    /// resumes; a permanent refusal by IAM ends the grant with nothing left.
+    pub(super) async fn provision(&self, grant: Grant) -> Result<Grant> {
+        let spec = self.role_spec(&grant).await?;
+        match self.provisioner.provision(&spec).await {
+            Ok(role_arn) => match self.commit(&grant, |g, at| g.activate(role_arn, at)).await {
+                Ok(g) => Ok(g),
+                // A revoke or sweep moved the grant on while we provisioned;
+                // our role may have been created after its teardown ran.
+                Err(e) if e.lost_race() => self.reapply_teardown_if_ending(&grant.ticket).await,
+                Err(e) => Err(e.into()),
+            },
+            Err(ProvisionError::Rejected(why)) => {
+                let why = format!("IAM refused a principal: {why}");
+                self.abandon(&grant, &why).await?;
+                Err(Error::invalid("principals", why))
+            }
+            Err(e @ ProvisionError::ForeignRole(_)) => {
+                let why = e.to_string();
+                // Not ours: nothing to tear down, and never adopt it.
+                self.commit(&grant, |g, at| g.give_up(&why, at)).await?;
+                Err(Error::reject(ErrorCode::Conflict, why))
+            }
+            Err(e) => {
+                let why = format!("provisioning failed: {e:#}");
+                let _ = self.record_failed_attempt(&grant, &why).await;
+                Err(internal(anyhow::anyhow!(why)))
+            }
+        }
+    }
+
+    /// Ends a grant that can never be provisioned: removes whatever of it exists
+    /// and records `failed` with the reason.
+    pub(super) async fn abandon(&self, grant: &Grant, why: &str) -> Result<Grant> {
+        if let Err(e) = self
+            .provisioner
+            .teardown(&grant.role_ref(), self.clock.now())
+            .await
+        {
+            let _ = self
+                .record_failed_attempt(grant, &format!("{why}; cleanup failed: {e:#}"))
+                .await;
+            return Err(internal(e));
+        }
+        Ok(self.commit(grant, |g, at| g.give_up(why, at)).await?)
+    }
+
+    /// Records a failed attempt (retried by the sweeper); from the third on, loudly.
+    pub(super) async fn record_failed_attempt(
+        &self,
+        grant: &Grant,
+        why: &str,
+    ) -> Result<Grant, super::CommitError> {
+        let attempts = grant.attempts + 1;
+        if attempts >= ATTEMPTS_BEFORE_ALARM {
+            self.metrics.count(Metric::GrantStuck, 1);
+            tracing::error!(
+                ticket = %grant.ticket, role_arn = %grant.role_arn, attempts, error = why,
+                "grant keeps failing; it is retried by every sweep"
+            );
+        }
+        self.commit(grant, |g, at| g.fail_attempt(why, at)).await
+    }
+}

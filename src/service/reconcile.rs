@@ -1,0 +1,266 @@
+//! Reconcile: IAM must hold exactly what the live grants approve.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::domain::{Ending, Grant, GrantStatus, RoleRef, Ticket};
+use crate::error::{Error, Result};
+use crate::metrics::Metric;
+use crate::ports::{ObservedRole, RoleSpec};
+
+use super::sweep::SweepFailure;
+use super::teardown::EndRequest;
+use super::{GrantService, Mode, internal, sorted, store_err};
+
+/// The end reason of a grant whose role someone deleted by hand.
+pub const ROLE_DELETED_OUT_OF_BAND: &str = "role deleted outside audit-grants";
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Drift {
+    pub ticket: String,
+    pub role_arn: String,
+    pub drift: Vec<String>,
+}
+
+/// What `reconcile` found (and, unless a dry run, mended).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ReconcileReport {
+    pub dry_run: bool,
+    pub roles_seen: usize,
+    /// Roles of ours with no live grant: torn down.
+    pub orphans: Vec<String>,
+    /// Live grants whose role was changed: brought back to the approved shape.
+    pub repaired: Vec<Drift>,
+    /// Live grants whose role was deleted: ended.
+    pub ended: Vec<String>,
+    /// Roles under the path that are not ours: reported, untouched.
+    pub foreign: Vec<String>,
+    pub failed: Vec<SweepFailure>,
+}
+
+impl GrantService {
+    /// Compares IAM with the records and mends the difference, by one rule:
+    /// IAM must hold exactly what the live grants approve. A role under the path
+    /// tagged as ours with no live grant is torn down; a live grant's role that
+    /// was changed out of band is brought back to the approved shape; a live
+    /// grant whose role was deleted out of band is ended (`revoked`): nobody gets
+    /// access back without a new ticket. Roles under the path that are not ours
+    /// are reported and never touched.
+    pub async fn reconcile(&self, mode: Mode) -> Result<ReconcileReport> {
+        let caller = self.caller().await?;
+        let live: HashMap<Ticket, Grant> = self
+            .store
+            .live()
+            .await
+            .map_err(store_err)?
+            .into_iter()
+            .map(|g| (g.ticket.clone(), g))
+            .collect();
+        let mut report = ReconcileReport {
+            dry_run: mode.is_dry_run(),
+            ..Default::default()
+        };
+        let mut accounts = vec![caller.account.clone()];
+        accounts.extend(self.settings.target_accounts.iter().cloned());
+        let mut seen = HashSet::new();
+        let mut inspected = HashSet::new();
+        for account in &accounts {
+            let roles = match self
+                .provisioner
+                .inspect_roles(account, &self.settings.role_path)
+                .await
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    report.failed.push(SweepFailure {
+                        ticket: format!("account {account}"),
+                        error: format!("{e:#}"),
+                    });
+                    continue;
+                }
+            };
+            inspected.insert(account.clone());
+            report.roles_seen += roles.len();
+            for role in roles {
+                seen.insert((account.clone(), role.name.clone()));
+                if let Err(e) = self.reconcile_role(&role, &live, mode, &mut report).await {
+                    report.failed.push(SweepFailure {
+                        ticket: role.ticket.clone().unwrap_or_else(|| role.arn.clone()),
+                        error: e.to_string(),
+                    });
+                }
+            }
+        }
+        let now = self.clock.now();
+        for grant in live.values() {
+            // IAM's listing is eventually consistent: a grant changed in the last
+            // minutes is left for the next pass.
+            let missing = grant.status == GrantStatus::Active
+                && grant.is_stale(now)
+                && inspected.contains(&grant.target_account)
+                && !seen.contains(&(grant.target_account.clone(), grant.role_name.clone()));
+            if !missing {
+                continue;
+            }
+            tracing::error!(ticket = %grant.ticket, role_arn = %grant.role_arn, "drift: the role of a live grant was deleted outside audit-grants");
+            report.ended.push(grant.ticket.to_string());
+            if mode.is_dry_run() {
+                continue;
+            }
+            let request = EndRequest {
+                ending: Ending::Revoked,
+                reason: ROLE_DELETED_OUT_OF_BAND,
+                due_as_of: None,
+            };
+            if let Err(e) = self.end_grant(&grant.ticket, &request, None).await {
+                report.failed.push(SweepFailure {
+                    ticket: grant.ticket.to_string(),
+                    error: e.to_string(),
+                });
+            }
+        }
+        report.orphans = sorted(report.orphans);
+        report.ended = sorted(report.ended);
+        report.foreign = sorted(report.foreign);
+        report.repaired = sorted(report.repaired);
+        if !mode.is_dry_run() {
+            self.metrics
+                .count(Metric::DriftRepaired, report.repaired.len());
+            self.metrics
+                .count(Metric::OrphansRemoved, report.orphans.len());
+        }
+        Ok(report)
+    }
+
+    async fn reconcile_role(
+        &self,
+        role: &ObservedRole,
+        live: &HashMap<Ticket, Grant>,
+        mode: Mode,
+        report: &mut ReconcileReport,
+    ) -> Result<()> {
+        let ticket = role.ticket.as_deref().and_then(|t| Ticket::parse(t).ok());
+        let (true, Some(ticket)) = (role.managed, ticket) else {
+            report.foreign.push(role.arn.clone());
+            return Ok(());
+        };
+        let owns = |g: &Grant| g.role_name == role.name && g.target_account == role.target_account;
+        let Some(grant) = live.get(&ticket).filter(|g| owns(g)) else {
+            // The index may lag a just-created grant: ask the record itself.
+            if let Some(g) = self.store.get(&ticket).await.map_err(store_err)?
+                && !g.is_ended()
+                && owns(&g)
+            {
+                return Ok(());
+            }
+            tracing::error!(ticket = %ticket, role_arn = %role.arn, "drift: a role of ours with no live grant");
+            report.orphans.push(role.arn.clone());
+            if !mode.is_dry_run() {
+                let orphan = RoleRef {
+                    ticket,
+                    target_account: role.target_account.clone(),
+                    role_name: role.name.clone(),
+                };
+                self.provisioner
+                    .teardown(&orphan, self.clock.now())
+                    .await
+                    .map_err(|e| {
+                        internal(anyhow::Error::new(e).context("tearing down an orphan role"))
+                    })?;
+            }
+            return Ok(());
+        };
+        if grant.status != GrantStatus::Active {
+            return Ok(()); // in flux: provisioning or teardown owns it
+        }
+        if drift_between(&self.role_spec(grant).await?, role).is_empty() {
+            return Ok(());
+        }
+        // The index may be behind, and a teardown makes a role look drifted:
+        // act only on the record as it is now.
+        let grant = &self.existing_grant(&ticket).await?;
+        if grant.status != GrantStatus::Active
+            || grant.ending.is_some()
+            || grant.role_name != role.name
+        {
+            return Ok(());
+        }
+        let spec = self.role_spec(grant).await?;
+        let drift = drift_between(&spec, role);
+        if drift.is_empty() {
+            return Ok(());
+        }
+        tracing::error!(ticket = %grant.ticket, role_arn = %role.arn, drift = %drift.join(", "), "drift: a live grant's role was changed outside audit-grants");
+        report.repaired.push(Drift {
+            ticket: grant.ticket.to_string(),
+            role_arn: role.arn.clone(),
+            drift: drift.clone(),
+        });
+        if mode.is_dry_run() {
+            return Ok(());
+        }
+        self.provisioner
+            .provision(&spec)
+            .await
+            .map_err(|e| internal(anyhow::Error::new(e).context("repairing a drifted role")))?;
+        match self
+            .commit(grant, |g, at| g.record_repair(&drift, at))
+            .await
+        {
+            Ok(_) => Ok(()),
+            // A revoke or sweep began meanwhile: our repair must not outlive it.
+            Err(e) if e.lost_race() => self.reapply_teardown_if_ending(&ticket).await.map(drop),
+            Err(e) => Err(Error::from(e)),
+        }
+    }
+}
+
+/// How a role differs from what its grant approves.
+pub fn drift_between(spec: &RoleSpec, role: &ObservedRole) -> Vec<String> {
+    let mut drift = vec![];
+    let expected = serde_json::to_value(&spec.trust).expect("serialises");
+    if normalise_policy(&expected) != normalise_policy(&role.trust) {
+        drift.push("trust policy".to_owned());
+    }
+    if role.boundary.as_deref() != Some(spec.boundary_arn.as_str()) {
+        drift.push("permissions boundary".to_owned());
+    }
+    if role.attached != [spec.policy_arn.clone()] {
+        drift.push("attached policies".to_owned());
+    }
+    if !role.inline.is_empty() {
+        drift.push("inline policies".to_owned());
+    }
+    if role.max_session_seconds != Some(spec.max_session_seconds) {
+        drift.push("max session duration".to_owned());
+    }
+    drift
+}
+
+/// A policy document with IAM's equivalent spellings made one: a lone string
+/// where a list may stand becomes a list, and lists are sorted.
+fn normalise_policy(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| {
+                    let v = match (k.as_str(), v) {
+                        ("AWS" | "Action" | "Resource" | "Service", Value::String(s)) => {
+                            Value::Array(vec![Value::String(s.clone())])
+                        }
+                        _ => v.clone(),
+                    };
+                    (k.clone(), normalise_policy(&v))
+                })
+                .collect(),
+        ),
+        Value::Array(a) => {
+            let mut items: Vec<Value> = a.iter().map(normalise_policy).collect();
+            items.sort_by_key(|x| x.to_string());
+            Value::Array(items)
+        }
+        other => other.clone(),
+    }
+}

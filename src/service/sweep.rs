@@ -1,0 +1,181 @@
+//! Sweep: tear down what is due, finish what got stuck, read only the index.
+
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use serde::Serialize;
+
+use crate::domain::{Ending, Grant, GrantStatus, format_timestamp};
+use crate::error::Result;
+use crate::metrics::Metric;
+
+use super::create::MAX_PROVISION_ATTEMPTS;
+use super::teardown::{EndOutcome, EndRequest};
+use super::{GrantService, Mode, sorted, store_err};
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct SweepFailure {
+    pub ticket: String,
+    pub error: String,
+}
+
+/// SPEC.md's sweep result, plus the grants whose provisioning was resumed.
+#[derive(Debug, Clone, Serialize)]
+pub struct SweepReport {
+    pub as_of: String,
+    pub dry_run: bool,
+    pub due: Vec<String>,
+    pub torn_down: Vec<String>,
+    pub resumed: Vec<String>,
+    pub failed: Vec<SweepFailure>,
+    /// Ended grants checked once more for a role a late provisioning made.
+    pub verified: Vec<String>,
+    /// Due grants another invocation is tearing down right now (left to it;
+    /// found again by a later sweep if it dies).
+    pub in_progress: Vec<String>,
+    /// Due grants left for the next run because the deadline came near.
+    pub deferred: Vec<String>,
+}
+
+/// What one sweep is asked to do.
+#[derive(Debug, Clone, Copy)]
+pub struct SweepOptions {
+    /// Judge what is due as of this time.
+    pub as_of: DateTime<Utc>,
+    pub mode: Mode,
+    /// Stop taking new grants after this (the Lambda deadline less a margin).
+    pub deadline: Option<tokio::time::Instant>,
+}
+
+enum SweepOutcome {
+    TornDown,
+    Resumed,
+    Verified,
+    /// Another invocation is tearing it down right now.
+    InProgress,
+    Skipped,
+}
+
+impl GrantService {
+    /// Tears down every grant whose window ended by `as_of`, and finishes stuck
+    /// ones, reading only what is due through the index. One grant's failure
+    /// does not stop the others. Work stops being taken after the deadline.
+    pub async fn sweep(&self, options: SweepOptions) -> Result<SweepReport> {
+        let SweepOptions {
+            as_of,
+            mode,
+            deadline,
+        } = options;
+        let due = self.store.due(as_of).await.map_err(store_err)?;
+        let mut report = SweepReport {
+            as_of: format_timestamp(as_of),
+            dry_run: mode.is_dry_run(),
+            due: due.iter().map(|g| g.ticket.to_string()).collect(),
+            torn_down: vec![],
+            resumed: vec![],
+            failed: vec![],
+            verified: vec![],
+            in_progress: vec![],
+            deferred: vec![],
+        };
+        if mode.is_dry_run() {
+            return Ok(report);
+        }
+        let results: Vec<(String, Option<Result<SweepOutcome>>)> = futures_util::stream::iter(due)
+            .map(|grant| async move {
+                let ticket = grant.ticket.to_string();
+                if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+                    return (ticket, None);
+                }
+                (ticket, Some(self.sweep_one(grant, as_of).await))
+            })
+            .buffer_unordered(self.settings.sweep_concurrency)
+            .collect()
+            .await;
+        for (ticket, outcome) in results {
+            match outcome {
+                None => report.deferred.push(ticket),
+                Some(Ok(SweepOutcome::TornDown)) => report.torn_down.push(ticket),
+                Some(Ok(SweepOutcome::Resumed)) => report.resumed.push(ticket),
+                Some(Ok(SweepOutcome::Verified)) => report.verified.push(ticket),
+                Some(Ok(SweepOutcome::InProgress)) => report.in_progress.push(ticket),
+                Some(Ok(SweepOutcome::Skipped)) => {}
+                Some(Err(e)) => {
+                    tracing::error!(ticket = %ticket, error = %format!("{e:#}"), "sweep failed for grant");
+                    report.failed.push(SweepFailure {
+                        ticket,
+                        error: e.to_string(),
+                    })
+                }
+            }
+        }
+        report.torn_down = sorted(report.torn_down);
+        report.resumed = sorted(report.resumed);
+        report.verified = sorted(report.verified);
+        report.in_progress = sorted(report.in_progress);
+        report.deferred = sorted(report.deferred);
+        report.failed = sorted(report.failed);
+        self.metrics.count(Metric::SweepDue, report.due.len());
+        self.metrics
+            .count(Metric::SweepTornDown, report.torn_down.len());
+        self.metrics.count(Metric::SweepFailed, report.failed.len());
+        Ok(report)
+    }
+
+    async fn sweep_one(&self, indexed: Grant, as_of: DateTime<Utc>) -> Result<SweepOutcome> {
+        // The index is eventually consistent: act only on the grant as it is.
+        let grant = self.existing_grant(&indexed.ticket).await?;
+        if grant.is_ended() {
+            if !grant.recheck {
+                return Ok(SweepOutcome::Skipped);
+            }
+            self.remove_role(&grant, "checking that no role remains")
+                .await?;
+            return match self.commit(&grant, |g, at| g.confirm_no_role(at)).await {
+                Ok(_) => Ok(SweepOutcome::Verified),
+                Err(e) if e.lost_race() => Ok(SweepOutcome::Skipped),
+                Err(e) => Err(e.into()),
+            };
+        }
+        let provisioning = grant.is_provisioning();
+        if provisioning && grant.window.end() > as_of {
+            if grant.status == GrantStatus::Pending && !grant.is_stale(as_of) {
+                return Ok(SweepOutcome::Skipped);
+            }
+            if grant.attempts >= MAX_PROVISION_ATTEMPTS {
+                let why = format!(
+                    "gave up after {} failed provisioning attempts: {}",
+                    grant.attempts,
+                    grant.last_error.as_deref().unwrap_or("unknown error")
+                );
+                tracing::error!(ticket = %grant.ticket, error = %why, "grant abandoned");
+                self.abandon(&grant, &why).await?;
+                return Ok(SweepOutcome::TornDown);
+            }
+            let g = self.provision(grant).await?;
+            return Ok(if g.status == GrantStatus::Active {
+                SweepOutcome::Resumed
+            } else {
+                SweepOutcome::Skipped
+            });
+        }
+        let request = EndRequest {
+            ending: Ending::Expired,
+            reason: if provisioning {
+                "window ended before provisioning completed"
+            } else {
+                "window ended"
+            },
+            due_as_of: Some(as_of),
+        };
+        let ticket = grant.ticket.clone();
+        Ok(
+            match self.end_grant(&ticket, &request, Some(grant)).await? {
+                EndOutcome::EndedHere(_) => SweepOutcome::TornDown,
+                EndOutcome::Settled(g) if g.status == GrantStatus::Revoking => {
+                    SweepOutcome::InProgress
+                }
+                EndOutcome::Settled(_) => SweepOutcome::Skipped,
+            },
+        )
+    }
+}

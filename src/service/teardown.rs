@@ -1,0 +1,166 @@
+//! Teardown: revoke now, or expire at the window's end (the sweeper). One path
+//! for both, safe against every other writer.
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::{Ending, Grant, GrantStatus, Reason, Ticket};
+use crate::error::Result;
+use crate::metrics::Metric;
+
+use super::{CONFLICT_RETRIES, GrantService, internal};
+
+/// A revoke that finds another invocation tearing the grant down waits for it
+/// this long at most (well inside the function's timeout).
+const TEARDOWN_WAIT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+const TEARDOWN_WAIT_POLLS: usize = 150;
+
+/// What taking a grant to its end came to.
+#[derive(Debug)]
+pub(super) enum EndOutcome {
+    /// This call tore the role down and recorded the end.
+    EndedHere(Grant),
+    /// Nothing was done here: the grant had ended, is not due, or another
+    /// invocation is tearing it down (then it is still `revoking`).
+    Settled(Grant),
+}
+
+impl EndOutcome {
+    pub(super) fn into_grant(self) -> Grant {
+        match self {
+            EndOutcome::EndedHere(g) | EndOutcome::Settled(g) => g,
+        }
+    }
+}
+
+/// Why a grant is being ended, and when it counts as due.
+pub(super) struct EndRequest<'a> {
+    pub ending: Ending,
+    pub reason: &'a str,
+    /// For a sweep: the time it judges by. A grant no longer due then (its end
+    /// was moved) is left alone, and a teardown in flight elsewhere is left to it.
+    pub due_as_of: Option<DateTime<Utc>>,
+}
+
+impl GrantService {
+    /// Early revoke. Revoking an ended grant changes nothing.
+    pub async fn revoke(&self, ticket: &Ticket, reason: Option<&Reason>) -> Result<Grant> {
+        let reason = reason
+            .map(Reason::as_str)
+            .filter(|r| !r.trim().is_empty())
+            .unwrap_or("revoked");
+        let request = EndRequest {
+            ending: Ending::Revoked,
+            reason,
+            due_as_of: None,
+        };
+        Ok(self.end_grant(ticket, &request, None).await?.into_grant())
+    }
+
+    /// Takes a grant to its end, re-reading it whenever a concurrent writer got
+    /// there first. `current` is the grant if just read (consistently). A
+    /// teardown another invocation is running right now is never run twice: a
+    /// sweep leaves it alone, a revoke waits for its end.
+    pub(super) async fn end_grant(
+        &self,
+        ticket: &Ticket,
+        request: &EndRequest<'_>,
+        mut current: Option<Grant>,
+    ) -> Result<EndOutcome> {
+        let staleness_now = request.due_as_of.unwrap_or_else(|| self.clock.now());
+        for _ in 0..CONFLICT_RETRIES {
+            let grant = match current.take() {
+                Some(g) => g,
+                None => self.existing_grant(ticket).await?,
+            };
+            if grant.is_ended() {
+                return Ok(EndOutcome::Settled(grant));
+            }
+            if let Some(as_of) = request.due_as_of
+                && grant.status == GrantStatus::Active
+                && grant.window.end() > as_of
+            {
+                return Ok(EndOutcome::Settled(grant));
+            }
+            let grant = if grant.ending.is_some() {
+                if grant.status == GrantStatus::Revoking && !grant.is_stale(staleness_now) {
+                    if request.due_as_of.is_some() {
+                        return Ok(EndOutcome::Settled(grant));
+                    }
+                    match self.await_teardown(ticket).await? {
+                        Some(settled) if settled.is_ended() => {
+                            return Ok(EndOutcome::Settled(settled));
+                        }
+                        Some(_) => continue, // it failed: finish it here
+                        None => return Ok(EndOutcome::Settled(self.existing_grant(ticket).await?)),
+                    }
+                }
+                grant // a teardown failed or its invocation died: finish it
+            } else {
+                match self
+                    .commit(&grant, |g, at| {
+                        g.begin_teardown(request.ending, request.reason, at)
+                    })
+                    .await
+                {
+                    Ok(g) => g,
+                    Err(e) if e.lost_race() => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            };
+            match self.finish_teardown(grant).await? {
+                Some(done) => return Ok(EndOutcome::EndedHere(done)),
+                None => continue,
+            }
+        }
+        Err(internal(anyhow::anyhow!(
+            "grant {ticket} kept changing under concurrent writers; will be retried"
+        )))
+    }
+
+    /// Waits (bounded) for another invocation's teardown: the grant once it is no
+    /// longer `revoking`, or `None` if it still is when the wait is over.
+    async fn await_teardown(&self, ticket: &Ticket) -> Result<Option<Grant>> {
+        for _ in 0..TEARDOWN_WAIT_POLLS {
+            tokio::time::sleep(TEARDOWN_WAIT_INTERVAL).await;
+            let g = self.existing_grant(ticket).await?;
+            if g.status != GrantStatus::Revoking {
+                return Ok(Some(g));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Runs the IAM teardown of a grant already marked with its ending and
+    /// records the end. `None`: someone else wrote the grant meanwhile.
+    async fn finish_teardown(&self, grant: Grant) -> Result<Option<Grant>> {
+        let started = std::time::Instant::now();
+        match self
+            .provisioner
+            .teardown(&grant.role_ref(), self.clock.now())
+            .await
+        {
+            Ok(()) => {
+                self.metrics.put(
+                    Metric::TeardownLatency,
+                    started.elapsed().as_secs_f64() * 1000.0,
+                );
+                match self.commit(&grant, |g, at| g.finish_teardown(at)).await {
+                    Ok(g) => Ok(Some(g)),
+                    Err(e) if e.lost_race() => Ok(None),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Err(e) => {
+                let why = format!("teardown failed: {e:#}");
+                match self.record_failed_attempt(&grant, &why).await {
+                    Ok(_) => {}
+                    Err(e) if e.lost_race() => {}
+                    Err(e) => {
+                        tracing::error!(ticket = %grant.ticket, error = %e, "could not record teardown failure")
+                    }
+                }
+                Err(internal(anyhow::anyhow!(why)))
+            }
+        }
+    }
+}
