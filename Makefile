@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: demo test lint build unit templates bench
+.PHONY: demo test lint build unit templates bench lambda-local
 
 ## Run the main job locally: emulator up, set up, grant, show, sweep, show, emulator down.
 demo:
@@ -11,24 +11,25 @@ demo:
 
 ## Every check and every test, against a local AWS emulator that this starts and stops.
 test:
-	$(CARGO) fmt --check
-	$(CARGO) clippy --all-targets --quiet -- -D warnings
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets --quiet -- -D warnings
 	scripts/check-templates.sh
-	$(CARGO) build --quiet --examples
+	$(CARGO) build --quiet --workspace --all-targets
 	scripts/moto.sh $(CARGO) test --lib --bins --tests
+	scripts/moto.sh scripts/cargo-lambda-check.sh
 
 ## Format and lint only.
 lint:
-	$(CARGO) fmt --check
-	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 ## cfn-lint, sam validate --lint and checkov on both templates.
 templates:
 	scripts/check-templates.sh
 
-## Unit tests only (no emulator).
+## Every business rule over in-memory fakes, and the property tests (no emulator; seconds).
 unit:
-	$(CARGO) test --lib
+	$(CARGO) test --lib --test properties
 
 ## Benchmarks with the release build against the emulator (figures in BENCHMARKS.md).
 bench:
@@ -36,3 +37,8 @@ bench:
 
 build:
 	$(CARGO) build --release
+
+## The function under `cargo lambda watch` with sample events (see README).
+lambda-local:
+	$(CARGO) build --quiet
+	scripts/moto.sh scripts/cargo-lambda-check.sh

@@ -1,4 +1,4 @@
-//! Settings from the environment, validated once at start-up.
+//! Settings from flags and the environment alike, validated once at start-up.
 
 use chrono::Duration;
 
@@ -8,8 +8,8 @@ pub const DEFAULT_ROLE_PATH: &str = "/audit-grants/";
 pub const DEFAULT_MAX_GRANT_DURATION: &str = "30d";
 pub const DEFAULT_MAX_SESSION_SECONDS: i32 = 3600;
 pub const DEFAULT_PROVISIONER_ROLE_NAME: &str = "audit-grants-provisioner";
-pub const DEFAULT_TRUST_POLICY_MAX_CHARS: usize = 2048;
-pub const DEFAULT_SWEEP_CONCURRENCY: usize = 4;
+pub const DEFAULT_TRUST_POLICY_MAX_CHARS: u16 = 2048;
+pub const DEFAULT_SWEEP_CONCURRENCY: u8 = 4;
 
 /// A start-up setting that is missing or invalid: one clear line.
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +94,54 @@ pub enum WebhookSecretSource {
     SecretsManager(String),
 }
 
+/// Every setting, declared once: each is a flag and an environment variable
+/// alike (clap), with its default and its range. Values are trimmed; an empty
+/// variable counts as unset. `Settings::from_args` adds what one flag alone
+/// cannot say (required settings, one of two secret sources).
+#[derive(Debug, Clone, clap::Args)]
+pub struct SettingsArgs {
+    /// The DynamoDB table of grants (required).
+    #[arg(long, env = "GRANTS_TABLE", value_name = "GRANTS_TABLE", value_parser = parse_table_name)]
+    pub grants_table: Option<String>,
+    /// The permissions boundary every role carries (required).
+    #[arg(long, env = "PERMISSIONS_BOUNDARY_ARN", value_name = "PERMISSIONS_BOUNDARY_ARN", value_parser = parse_boundary)]
+    pub permissions_boundary_arn: Option<BoundaryArn>,
+    /// The IAM path of every grant's role: a dedicated one, never `/`.
+    #[arg(long, env = "ROLE_PATH", value_name = "ROLE_PATH", default_value = DEFAULT_ROLE_PATH, value_parser = parse_role_path)]
+    pub role_path: String,
+    /// The longest window a grant may have (`30d`, `72h`…).
+    #[arg(long, env = "MAX_GRANT_DURATION", value_name = "MAX_GRANT_DURATION", default_value = DEFAULT_MAX_GRANT_DURATION, value_parser = parse_duration_setting)]
+    pub max_grant_duration: Duration,
+    /// The roles' MaxSessionDuration, in seconds.
+    #[arg(long, env = "MAX_SESSION_SECONDS", value_name = "MAX_SESSION_SECONDS", default_value_t = DEFAULT_MAX_SESSION_SECONDS, value_parser = clap::value_parser!(i32).range(3600..=43200))]
+    pub max_session_seconds: i32,
+    /// Other accounts grants may target, comma-separated.
+    #[arg(long, env = "TARGET_ACCOUNTS", value_name = "TARGET_ACCOUNTS", value_parser = parse_account_list)]
+    pub target_accounts: Option<AccountList>,
+    /// The role assumed in other target accounts.
+    #[arg(long, env = "PROVISIONER_ROLE_NAME", value_name = "PROVISIONER_ROLE_NAME", default_value = DEFAULT_PROVISIONER_ROLE_NAME, value_parser = parse_role_name)]
+    pub provisioner_role_name: String,
+    /// IAM's limit on trust-policy size in the target accounts.
+    #[arg(long, env = "TRUST_POLICY_MAX_CHARS", value_name = "TRUST_POLICY_MAX_CHARS", default_value_t = DEFAULT_TRUST_POLICY_MAX_CHARS, value_parser = clap::value_parser!(u16).range(1024..=4096))]
+    pub trust_policy_max_chars: u16,
+    /// The webhook secret itself (local use; at least 16 characters).
+    #[arg(long, env = "WEBHOOK_SECRET", value_name = "WEBHOOK_SECRET", hide_env_values = true, conflicts_with = "webhook_secret_arn", value_parser = parse_secret)]
+    pub webhook_secret: Option<String>,
+    /// The Secrets Manager secret holding the webhook secret (production).
+    #[arg(long, env = "WEBHOOK_SECRET_ARN", value_name = "WEBHOOK_SECRET_ARN", value_parser = parse_trimmed)]
+    pub webhook_secret_arn: Option<String>,
+    /// A static `Authorization: Bearer` token (local; at least 16 characters).
+    #[arg(long, env = "WEBHOOK_BEARER_TOKEN", value_name = "WEBHOOK_BEARER_TOKEN", hide_env_values = true, value_parser = parse_secret)]
+    pub webhook_bearer_token: Option<String>,
+    /// How many grants one sweep tears down at once.
+    #[arg(long, env = "SWEEP_CONCURRENCY", value_name = "SWEEP_CONCURRENCY", default_value_t = DEFAULT_SWEEP_CONCURRENCY, value_parser = clap::value_parser!(u8).range(1..=32))]
+    pub sweep_concurrency: u8,
+}
+
+/// A comma-separated list of account IDs.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AccountList(pub Vec<AccountId>);
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub table_name: String,
@@ -112,152 +160,138 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// From the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
 
-    /// Reads settings through `get` (the environment, or a map in tests).
+    /// From `get` (the environment, or a map in tests): each declared
+    /// variable that is set and not blank is handed to clap as its flag, so
+    /// one declaration gives names, defaults, ranges and messages. (A blank
+    /// variable is unset: CloudFormation passes empty optional parameters.)
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |k: &str| {
-            get(k)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        let bad = |k: &str, why: String| ConfigError(format!("{k}: {why}"));
-        let table_name = get("GRANTS_TABLE").ok_or_else(|| {
+        use clap::{Args, FromArgMatches};
+        let command = SettingsArgs::augment_args(clap::Command::new("audit-grants"));
+        let mut argv = vec!["audit-grants".to_owned()];
+        for arg in command.get_arguments() {
+            let (Some(var), Some(flag)) = (arg.get_env().and_then(|v| v.to_str()), arg.get_long())
+            else {
+                continue;
+            };
+            if let Some(value) = get(var).filter(|v| !v.trim().is_empty()) {
+                argv.push(format!("--{flag}={value}"));
+            }
+        }
+        // Only `get` is read: never the process environment behind its back.
+        let command = command.mut_args(|arg| arg.env(None::<&str>));
+        let matches = command.try_get_matches_from(argv).map_err(one_line)?;
+        Self::from_args(SettingsArgs::from_arg_matches(&matches).map_err(one_line)?)
+    }
+
+    /// Checks what the declarations alone cannot.
+    pub fn from_args(args: SettingsArgs) -> Result<Self, ConfigError> {
+        let table_name = args.grants_table.ok_or_else(|| {
             ConfigError("GRANTS_TABLE is required (the DynamoDB table of grants)".into())
         })?;
-        if table_name.len() < 3
-            || table_name.len() > 255
-            || !table_name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
-        {
-            return Err(bad(
-                "GRANTS_TABLE",
-                format!("{table_name:?} is not a DynamoDB table name"),
-            ));
-        }
-        let boundary_raw = get("PERMISSIONS_BOUNDARY_ARN").ok_or_else(|| {
+        let boundary = args.permissions_boundary_arn.ok_or_else(|| {
             ConfigError(
                 "PERMISSIONS_BOUNDARY_ARN is required: no role is ever created without a boundary"
                     .into(),
             )
         })?;
-        let boundary =
-            BoundaryArn::parse(&boundary_raw).map_err(|e| bad("PERMISSIONS_BOUNDARY_ARN", e))?;
-        let role_path = get("ROLE_PATH").unwrap_or_else(|| DEFAULT_ROLE_PATH.into());
-        validate_path(&role_path).map_err(|e| bad("ROLE_PATH", e))?;
-        if role_path == "/" {
-            return Err(bad(
-                "ROLE_PATH",
-                "must be a dedicated path such as /audit-grants/, not / (teardown and reconcile own everything under it)".into(),
-            ));
-        }
-        let max_grant_duration = parse_duration(
-            &get("MAX_GRANT_DURATION").unwrap_or_else(|| DEFAULT_MAX_GRANT_DURATION.into()),
-        )
-        .map_err(|e| bad("MAX_GRANT_DURATION", e))?;
-        let max_session_seconds = match get("MAX_SESSION_SECONDS") {
-            None => DEFAULT_MAX_SESSION_SECONDS,
-            Some(v) => v
-                .parse::<i32>()
-                .ok()
-                .filter(|s| (3600..=43200).contains(s))
-                .ok_or_else(|| {
-                    bad(
-                        "MAX_SESSION_SECONDS",
-                        format!("{v:?} must be a whole number from 3600 to 43200"),
-                    )
-                })?,
-        };
-        let target_accounts = match get("TARGET_ACCOUNTS") {
-            None => Vec::new(),
-            Some(list) => list
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(|a| {
-                    AccountId::parse(a).map_err(|e| bad("TARGET_ACCOUNTS", format!("{a:?} {e}")))
-                })
-                .collect::<Result<_, _>>()?,
-        };
-        let provisioner_role_name =
-            get("PROVISIONER_ROLE_NAME").unwrap_or_else(|| DEFAULT_PROVISIONER_ROLE_NAME.into());
-        if provisioner_role_name.len() > 64
-            || !provisioner_role_name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
-        {
-            return Err(bad(
-                "PROVISIONER_ROLE_NAME",
-                format!("{provisioner_role_name:?} is not a role name"),
-            ));
-        }
-        let trust_policy_max_chars = match get("TRUST_POLICY_MAX_CHARS") {
-            None => DEFAULT_TRUST_POLICY_MAX_CHARS,
-            Some(v) => v
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1024..=4096).contains(n))
-                .ok_or_else(|| {
-                    bad(
-                        "TRUST_POLICY_MAX_CHARS",
-                        format!("{v:?} must be a number from 1024 to 4096"),
-                    )
-                })?,
-        };
-        let webhook_secret = match (get("WEBHOOK_SECRET"), get("WEBHOOK_SECRET_ARN")) {
-            (Some(_), Some(_)) => {
-                return Err(ConfigError(
-                    "set WEBHOOK_SECRET (local) or WEBHOOK_SECRET_ARN (production), not both"
-                        .into(),
-                ));
-            }
-            (Some(v), None) if v.len() < 16 => {
-                return Err(bad(
-                    "WEBHOOK_SECRET",
-                    "must be at least 16 characters".into(),
-                ));
-            }
-            (Some(v), None) => Some(WebhookSecretSource::Value(v)),
+        let webhook_secret = match (args.webhook_secret, args.webhook_secret_arn) {
+            (Some(v), _) => Some(WebhookSecretSource::Value(v)),
             (None, Some(arn)) => Some(WebhookSecretSource::SecretsManager(arn)),
             (None, None) => None,
-        };
-        let webhook_bearer_token = get("WEBHOOK_BEARER_TOKEN");
-        if webhook_bearer_token.as_ref().is_some_and(|t| t.len() < 16) {
-            return Err(bad(
-                "WEBHOOK_BEARER_TOKEN",
-                "must be at least 16 characters".into(),
-            ));
-        }
-        let sweep_concurrency = match get("SWEEP_CONCURRENCY") {
-            None => DEFAULT_SWEEP_CONCURRENCY,
-            Some(v) => v
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=32).contains(n))
-                .ok_or_else(|| {
-                    bad(
-                        "SWEEP_CONCURRENCY",
-                        format!("{v:?} must be a number from 1 to 32"),
-                    )
-                })?,
         };
         Ok(Settings {
             table_name,
             boundary,
-            role_path,
-            max_grant_duration,
-            max_session_seconds,
-            target_accounts,
-            provisioner_role_name,
-            trust_policy_max_chars,
+            role_path: args.role_path,
+            max_grant_duration: args.max_grant_duration,
+            max_session_seconds: args.max_session_seconds,
+            target_accounts: args.target_accounts.unwrap_or_default().0,
+            provisioner_role_name: args.provisioner_role_name,
+            trust_policy_max_chars: usize::from(args.trust_policy_max_chars),
             webhook_secret,
-            webhook_bearer_token,
-            sweep_concurrency,
+            webhook_bearer_token: args.webhook_bearer_token,
+            sweep_concurrency: usize::from(args.sweep_concurrency),
         })
     }
+}
+
+/// clap's error as one line: its first, without the `error: ` prefix.
+fn one_line(e: clap::Error) -> ConfigError {
+    let rendered = e.render().to_string();
+    let first = rendered.lines().next().unwrap_or("invalid settings");
+    ConfigError(first.trim_start_matches("error: ").to_owned())
+}
+
+fn parse_trimmed(raw: &str) -> Result<String, String> {
+    match raw.trim() {
+        "" => Err("must not be blank".into()),
+        v => Ok(v.to_owned()),
+    }
+}
+
+fn parse_table_name(raw: &str) -> Result<String, String> {
+    let name = raw.trim();
+    if name.len() < 3
+        || name.len() > 255
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+    {
+        return Err(format!("{name:?} is not a DynamoDB table name"));
+    }
+    Ok(name.to_owned())
+}
+
+fn parse_boundary(raw: &str) -> Result<BoundaryArn, String> {
+    BoundaryArn::parse(raw.trim())
+}
+
+fn parse_role_path(raw: &str) -> Result<String, String> {
+    let path = raw.trim();
+    validate_path(path)?;
+    if path == "/" {
+        return Err("must be a dedicated path such as /audit-grants/, not / (teardown and reconcile own everything under it)".into());
+    }
+    Ok(path.to_owned())
+}
+
+fn parse_duration_setting(raw: &str) -> Result<Duration, String> {
+    parse_duration(raw.trim())
+}
+
+fn parse_account_list(raw: &str) -> Result<AccountList, String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|a| AccountId::parse(a).map_err(|e| format!("{a:?} {e}")))
+        .collect::<Result<_, _>>()
+        .map(AccountList)
+}
+
+fn parse_role_name(raw: &str) -> Result<String, String> {
+    let name = raw.trim();
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
+    {
+        return Err(format!("{name:?} is not a role name"));
+    }
+    Ok(name.to_owned())
+}
+
+fn parse_secret(raw: &str) -> Result<String, String> {
+    let secret = raw.trim();
+    if secret.len() < 16 {
+        return Err("must be at least 16 characters".into());
+    }
+    Ok(secret.to_owned())
 }
 
 #[cfg(test)]
@@ -346,5 +380,38 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(s.target_accounts.len(), 2);
+    }
+
+    #[test]
+    fn one_webhook_secret_source_at_most_and_a_blank_variable_is_unset() {
+        let base = [
+            ("GRANTS_TABLE", "grants"),
+            ("PERMISSIONS_BOUNDARY_ARN", BOUNDARY),
+        ];
+        let both = [
+            base.as_slice(),
+            &[
+                ("WEBHOOK_SECRET", "0123456789abcdef"),
+                (
+                    "WEBHOOK_SECRET_ARN",
+                    "arn:aws:secretsmanager:us-east-1:123456789012:secret:x",
+                ),
+            ],
+        ]
+        .concat();
+        let e = settings(&both).unwrap_err().to_string();
+        assert!(
+            e.contains("WEBHOOK_SECRET") && e.contains("WEBHOOK_SECRET_ARN"),
+            "{e}"
+        );
+        // CloudFormation passes an unset optional parameter as "".
+        let blank = [
+            base.as_slice(),
+            &[("WEBHOOK_SECRET_ARN", " "), ("TARGET_ACCOUNTS", "")],
+        ]
+        .concat();
+        let s = settings(&blank).unwrap();
+        assert_eq!(s.webhook_secret, None);
+        assert!(s.target_accounts.is_empty());
     }
 }

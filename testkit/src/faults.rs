@@ -1,7 +1,13 @@
 //! Fault injection on the real SDK clients: an interceptor that makes chosen AWS
 //! operations fail the way AWS fails them (throttling, 5xx,
-//! `ConcurrentModification`, or a timeout after the request took effect),
-//! on every attempt the SDK's retries make, or on the first attempt only.
+//! `ConcurrentModification`, DynamoDB's cancelled transactions, or a timeout or
+//! a 5xx after the request took effect), on every attempt the SDK's retries
+//! make, or on the first attempt only.
+//!
+//! DynamoDB honours `ClientRequestToken`: a `TransactWriteItems` retried with
+//! the token of one already applied succeeds without applying again. The
+//! emulator does not, so this interceptor answers such a retry as DynamoDB
+//! documents it (200, `{}`), and records every token it saw.
 
 use std::sync::{Arc, Mutex};
 
@@ -24,15 +30,30 @@ pub enum Fault {
     ConcurrentModification,
     /// The request took effect, but its answer never came back.
     TimeoutAfterEffect,
+    /// The request took effect, and the answer was a 5xx: the SDK retries it.
+    ServerErrorAfterEffect,
+    /// DynamoDB's `TransactionCanceledException` with reason
+    /// `ConditionalCheckFailed` (what a lost optimistic-locking race returns);
+    /// the request never took effect.
+    ConditionalCheckFailed,
 }
 
 impl Fault {
+    /// Every way AWS fails a call (for the fault matrices).
     pub const ALL: [Fault; 4] = [
         Fault::Throttling,
         Fault::ServerError,
         Fault::ConcurrentModification,
         Fault::TimeoutAfterEffect,
     ];
+
+    /// Whether the request reaches the service (and takes effect).
+    fn takes_effect(self) -> bool {
+        matches!(
+            self,
+            Fault::TimeoutAfterEffect | Fault::ServerErrorAfterEffect
+        )
+    }
 }
 
 type Matcher = Arc<dyn Fn(&str, &str) -> bool + Send + Sync>;
@@ -54,6 +75,13 @@ struct State {
     injected: Vec<String>,
     /// Every operation seen, in order.
     seen: Vec<String>,
+    /// `ClientRequestToken`s of writes that reached the service.
+    applied_tokens: std::collections::HashSet<String>,
+    /// Every `TransactWriteItems` attempt: its token, and whether it was
+    /// answered from an earlier attempt that had been applied.
+    token_attempts: Vec<(String, bool)>,
+    /// This attempt is answered as an idempotent replay.
+    replayed: bool,
 }
 
 #[derive(Clone, Default)]
@@ -117,6 +145,18 @@ impl FaultInjector {
     pub fn injected(&self) -> Vec<String> {
         self.0.lock().unwrap().injected.clone()
     }
+
+    /// Every `TransactWriteItems` attempt: its `ClientRequestToken`, and
+    /// whether it was a retry answered by an earlier applied attempt.
+    pub fn token_attempts(&self) -> Vec<(String, bool)> {
+        self.0.lock().unwrap().token_attempts.clone()
+    }
+}
+
+/// The `ClientRequestToken` of a DynamoDB request body, if any.
+fn client_request_token(body: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    v.get("ClientRequestToken")?.as_str().map(str::to_owned)
 }
 
 /// `service:Operation` of a request, and its body as text.
@@ -159,24 +199,44 @@ fn error_response(op: &str, fault: Fault) -> (u16, &'static str, String) {
             "ServiceFailure",
             "com.amazonaws.dynamodb.v20120810#InternalServerError",
         ),
-        Fault::ConcurrentModification => (
+        Fault::ServerErrorAfterEffect => (
+            500,
+            "ServiceFailure",
+            "com.amazonaws.dynamodb.v20120810#InternalServerError",
+        ),
+        Fault::ConcurrentModification | Fault::ConditionalCheckFailed => (
             409,
             "ConcurrentModification",
-            "com.amazonaws.dynamodb.v20120810#TransactionConflictException",
+            "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
         ),
         Fault::TimeoutAfterEffect => unreachable!("a timeout has no response"),
     };
     if json {
-        let status = if fault == Fault::ConcurrentModification {
+        // DynamoDB's transactions are cancelled, with a reason per item (ours
+        // write two: the grant, conditionally, and its history event); other
+        // writes that meet a transaction in flight get TransactionConflict.
+        let cancelled = |reason: &str| {
+            format!(
+                r#"{{"__type":"{json_code}","Message":"Transaction cancelled, please refer cancellation reasons for specific reasons [{reason}, None]","CancellationReasons":[{{"Code":"{reason}","Message":"injected fault"}},{{"Code":"None"}}]}}"#
+            )
+        };
+        let body = match fault {
+            Fault::ConcurrentModification if op == "dynamodb:TransactWriteItems" => {
+                cancelled("TransactionConflict")
+            }
+            Fault::ConditionalCheckFailed => cancelled("ConditionalCheckFailed"),
+            Fault::ConcurrentModification => r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionConflictException","message":"injected fault"}"#.to_owned(),
+            _ => format!(r#"{{"__type":"{json_code}","message":"injected fault"}}"#),
+        };
+        let status = if matches!(
+            fault,
+            Fault::ConcurrentModification | Fault::ConditionalCheckFailed
+        ) {
             400
         } else {
             status
         };
-        (
-            status,
-            "application/x-amz-json-1.0",
-            format!(r#"{{"__type":"{json_code}","message":"injected fault"}}"#),
-        )
+        (status, "application/x-amz-json-1.0", body)
     } else {
         (
             status,
@@ -216,7 +276,21 @@ impl Intercept for FaultInjector {
         } else if s.first_attempt_only {
             s.doomed = false;
         }
-        if s.doomed && s.fault != Some(Fault::TimeoutAfterEffect) {
+        s.replayed = false;
+        if op == "dynamodb:TransactWriteItems"
+            && let Some(token) = client_request_token(&body)
+        {
+            let replay = s.applied_tokens.contains(&token);
+            s.token_attempts.push((token.clone(), replay));
+            let reaches_service = !s.doomed || s.fault.is_some_and(Fault::takes_effect);
+            if replay {
+                s.replayed = true;
+                s.doomed = false;
+            } else if reaches_service {
+                s.applied_tokens.insert(token);
+            }
+        }
+        if s.replayed || (s.doomed && !s.fault.is_some_and(Fault::takes_effect)) {
             // Never reaches the real service: sent to an account of its own.
             ctx.request_mut()
                 .headers_mut()
@@ -232,6 +306,18 @@ impl Intercept for FaultInjector {
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let s = self.0.lock().unwrap();
+        if s.replayed {
+            // DynamoDB's answer to a retry whose token was applied: success.
+            let resp = ctx.response_mut();
+            *resp.status_mut() = StatusCode::try_from(200).unwrap();
+            resp.headers_mut()
+                .insert("content-type", "application/x-amz-json-1.0");
+            for stale in ["content-length", "x-amzn-errortype", "x-amz-crc32"] {
+                resp.headers_mut().remove(stale);
+            }
+            *resp.body_mut() = SdkBody::from("{}");
+            return Ok(());
+        }
         if !s.doomed {
             return Ok(());
         }
@@ -243,7 +329,11 @@ impl Intercept for FaultInjector {
         let resp = ctx.response_mut();
         *resp.status_mut() = StatusCode::try_from(status).unwrap();
         resp.headers_mut().insert("content-type", content_type);
-        resp.headers_mut().remove("content-length");
+        // What the emulator said of the request sent nowhere must not show:
+        // the SDK reads the error's type from this header before the body.
+        for stale in ["content-length", "x-amzn-errortype", "x-amz-crc32"] {
+            resp.headers_mut().remove(stale);
+        }
         *resp.body_mut() = SdkBody::from(body);
         Ok(())
     }

@@ -369,3 +369,92 @@ async fn a_grant_that_keeps_failing_is_reported_loudly_every_time_not_silently_r
         "no external IDs in logs"
     );
 }
+
+#[tokio::test]
+async fn a_write_applied_before_a_5xx_is_retried_by_the_sdk_with_its_token_and_applied_once() {
+    let env = TestEnv::new().await;
+    // Every transaction's first attempt reaches DynamoDB and is applied, and its
+    // answer is a 500: the SDK retries it with the same ClientRequestToken.
+    env.faults
+        .fail_matching(Fault::ServerErrorAfterEffect, true, |op, _| {
+            op == "dynamodb:TransactWriteItems"
+        });
+    let created = create(&env.service, &request("AUD-TOKEN")).await.unwrap();
+    let revoked = env
+        .service
+        .revoke(&Ticket::parse("AUD-TOKEN").unwrap(), None)
+        .await
+        .unwrap();
+    env.faults.clear();
+    assert_eq!(created.grant().status, GrantStatus::Active);
+    assert_eq!(revoked.status, GrantStatus::Revoked);
+    let attempts = env.faults.token_attempts();
+    // insert, activate, begin teardown, finish: each sent twice with one token,
+    // the retry answered by the token (no condition failed, no detour).
+    assert_eq!(attempts.len(), 8, "{attempts:?}");
+    for pair in attempts.chunks(2) {
+        assert_eq!(pair[0].0, pair[1].0, "a retry carries the same token");
+        assert_eq!((pair[0].1, pair[1].1), (false, true), "{pair:?}");
+    }
+    let (_, history) = env
+        .service
+        .show(&Ticket::parse("AUD-TOKEN").unwrap())
+        .await
+        .unwrap();
+    let statuses: Vec<GrantStatus> = history.iter().map(|e| e.to).collect();
+    assert_eq!(
+        statuses,
+        [
+            GrantStatus::Pending,
+            GrantStatus::Active,
+            GrantStatus::Revoking,
+            GrantStatus::Revoked
+        ],
+        "each transition recorded once"
+    );
+}
+
+#[tokio::test]
+async fn a_lost_optimistic_locking_race_is_read_again_and_retried() {
+    let env = TestEnv::new().await;
+    create(&env.service, &request("AUD-LOCK")).await.unwrap();
+    // DynamoDB cancels the first write: its condition (the version read) failed.
+    env.faults.fail_nth(2, Fault::ConditionalCheckFailed);
+    let revoked = env
+        .service
+        .revoke(&Ticket::parse("AUD-LOCK").unwrap(), None)
+        .await
+        .unwrap();
+    env.faults.clear();
+    assert_eq!(
+        env.faults.injected(),
+        ["dynamodb:TransactWriteItems ConditionalCheckFailed"]
+    );
+    assert_eq!(revoked.status, GrantStatus::Revoked);
+    assert!(env.role(&revoked.role_name).await.is_none());
+}
+
+#[tokio::test]
+async fn the_injected_dynamodb_conflict_is_what_transact_write_items_returns() {
+    let env = TestEnv::new().await;
+    create(&env.service, &request("AUD-CONFLICTED"))
+        .await
+        .unwrap();
+    env.faults
+        .fail_matching(Fault::ConcurrentModification, false, |op, _| {
+            op == "dynamodb:TransactWriteItems"
+        });
+    let e = env
+        .service
+        .revoke(&Ticket::parse("AUD-CONFLICTED").unwrap(), None)
+        .await
+        .unwrap_err();
+    env.faults.clear();
+    // The SDK sees DynamoDB's own shape: a cancelled transaction whose reason is
+    // TransactionConflict (never TransactionConflictException, which
+    // TransactWriteItems does not return).
+    let text = format!("{e:#}");
+    assert!(text.contains("TransactionCanceledException"), "{text}");
+    assert!(text.contains("TransactionConflict"), "{text}");
+    assert!(!text.contains("ResourceNotFound"), "{text}");
+}
