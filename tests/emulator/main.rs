@@ -14,5 +14,6 @@ mod kill;
 mod lambda_runtime;
 mod races;
 mod reconcile;
+mod teardown;
 mod templates;
 mod webhooks;

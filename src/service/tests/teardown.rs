@@ -1,0 +1,111 @@
+use super::*;
+
+#[tokio::test]
+async fn a_revoke_tears_the_role_down_and_records_why_and_when() {
+    let h = harness();
+    let g = h.active("AUD-REVOKE").await;
+    h.clock.advance(Duration::hours(1));
+    let reason = Reason::parse("fieldwork finished early").unwrap();
+    let r = h
+        .service
+        .revoke(&ticket("AUD-REVOKE"), Some(&reason))
+        .await
+        .unwrap();
+    assert_eq!(r.status, GrantStatus::Revoked);
+    assert_eq!(r.end_reason.as_deref(), Some("fieldwork finished early"));
+    assert_eq!(r.ended_at, Some(now() + Duration::hours(1)));
+    assert!(h.iam.role(OWN, &g.role_name).is_none());
+    assert_eq!(
+        h.statuses("AUD-REVOKE"),
+        [
+            GrantStatus::Pending,
+            GrantStatus::Active,
+            GrantStatus::Revoking,
+            GrantStatus::Revoked
+        ]
+    );
+}
+
+#[tokio::test]
+async fn revoking_an_ended_grant_changes_nothing_and_an_unknown_ticket_is_not_found() {
+    let h = harness();
+    h.active("AUD-TWICE").await;
+    let first = h.service.revoke(&ticket("AUD-TWICE"), None).await.unwrap();
+    assert_eq!(
+        first.end_reason.as_deref(),
+        Some("revoked"),
+        "the default reason"
+    );
+    let teardowns = h.iam.count(IamOp::Teardown);
+    let again = h.service.revoke(&ticket("AUD-TWICE"), None).await.unwrap();
+    assert_eq!(again, first);
+    assert_eq!(h.iam.count(IamOp::Teardown), teardowns);
+    let e = h
+        .service
+        .revoke(&ticket("AUD-NOPE"), None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::NotFound);
+}
+
+#[tokio::test]
+async fn a_failed_teardown_is_recorded_and_finished_by_the_next_sweep() {
+    let h = harness();
+    let g = h.active("AUD-STUCK").await;
+    h.iam.fail_next(
+        IamOp::Teardown,
+        ProvisionError::Aws(anyhow::anyhow!("ServiceFailure")),
+    );
+    let e = h
+        .service
+        .revoke(&ticket("AUD-STUCK"), None)
+        .await
+        .unwrap_err();
+    assert!(e.is_retryable());
+    let failed = h.store.grant("AUD-STUCK").unwrap();
+    assert_eq!(
+        (failed.status, failed.ending),
+        (GrantStatus::Failed, Some(Ending::Revoked))
+    );
+    let report = h.service.sweep(sweep_at(h.service.now())).await.unwrap();
+    assert_eq!(report.torn_down, ["AUD-STUCK"]);
+    let done = h.store.grant("AUD-STUCK").unwrap();
+    assert_eq!(
+        done.status,
+        GrantStatus::Revoked,
+        "it keeps the ending it began with"
+    );
+    assert!(h.iam.role(OWN, &g.role_name).is_none());
+}
+
+#[tokio::test]
+async fn a_revoke_that_loses_a_write_race_reads_again_and_finishes() {
+    let h = harness();
+    h.active("AUD-RACE").await;
+    // Another writer bumps the version just before our first write.
+    h.store.before_next_update(Box::new(|grants| {
+        grants.get_mut(&ticket("AUD-RACE")).unwrap().version += 1;
+    }));
+    let r = h.service.revoke(&ticket("AUD-RACE"), None).await.unwrap();
+    assert_eq!(r.status, GrantStatus::Revoked);
+}
+
+#[tokio::test]
+async fn a_store_failure_is_ours_retryable_and_leaves_the_grant_as_it_was() {
+    let h = harness();
+    h.active("AUD-DDB").await;
+    h.store.fail_next(
+        StoreOp::Update,
+        StoreError::Other(anyhow::anyhow!("ProvisionedThroughputExceeded")),
+    );
+    let e = h
+        .service
+        .revoke(&ticket("AUD-DDB"), None)
+        .await
+        .unwrap_err();
+    assert!(e.is_retryable());
+    assert_eq!(
+        h.store.grant("AUD-DDB").unwrap().status,
+        GrantStatus::Active
+    );
+}

@@ -1,0 +1,526 @@
+//! Teardown against the emulator, through the real SDK: the sweep, revoke, the
+//! order of SPEC.md's steps, pieces already gone or added, roles that are not
+//! ours, and a role created late by an invocation that died.
+
+use crate::common;
+
+use audit_grants::domain::{GrantStatus, Ticket};
+use audit_grants::error::ErrorCode;
+use chrono::Duration;
+use common::*;
+use serde_json::json;
+
+use super::grant_lifecycle::role_name;
+
+#[tokio::test]
+async fn sweep_tears_down_only_what_is_due_and_a_second_sweep_does_nothing() {
+    let env = TestEnv::new().await;
+    for (ticket, duration) in [("AUD-1H", "1h"), ("AUD-2H", "2h"), ("AUD-3D", "3d")] {
+        let mut req = request(ticket);
+        req["duration"] = json!(duration);
+        create(&env.service, &req).await.unwrap();
+    }
+    let as_of = env.now() + Duration::minutes(90);
+    let dry = env.service.sweep(dry_run_at(as_of)).await.unwrap();
+    assert_eq!(dry.due, vec!["AUD-1H"]);
+    assert!(dry.torn_down.is_empty());
+    assert_eq!(env.roles().await.len(), 3, "a dry run changes nothing");
+
+    env.calls.take();
+    let report = env.service.sweep(sweep_at(as_of)).await.unwrap();
+    assert_eq!(report.due, vec!["AUD-1H"]);
+    assert_eq!(report.torn_down, vec!["AUD-1H"]);
+    assert!(report.failed.is_empty());
+    let calls = env.calls.take();
+    assert!(
+        !calls.iter().any(|c| c == "dynamodb:Scan"),
+        "the sweeper never scans: {calls:?}"
+    );
+    assert_eq!(
+        calls.iter().filter(|c| *c == "dynamodb:Query").count(),
+        1,
+        "{calls:?}"
+    );
+
+    let mut remaining = vec![role_name("AUD-2H"), role_name("AUD-3D")];
+    remaining.sort();
+    assert_eq!(env.roles().await, remaining);
+    let (g, history) = env
+        .service
+        .show(&Ticket::parse("AUD-1H").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(g.status, GrantStatus::Expired);
+    assert!(g.ended_at.is_some());
+    assert_eq!(g.end_reason.as_deref(), Some("window ended"));
+    let steps: Vec<GrantStatus> = history.iter().map(|e| e.to).collect();
+    assert_eq!(
+        steps,
+        vec![
+            GrantStatus::Pending,
+            GrantStatus::Active,
+            GrantStatus::Revoking,
+            GrantStatus::Expired
+        ]
+    );
+    for t in ["AUD-2H", "AUD-3D"] {
+        assert_eq!(
+            env.service
+                .get(&Ticket::parse(t).unwrap())
+                .await
+                .unwrap()
+                .status,
+            GrantStatus::Active
+        );
+    }
+
+    let before = env.snapshot().await;
+    let second = env.service.sweep(sweep_at(as_of)).await.unwrap();
+    assert!(
+        second.due.is_empty() && second.torn_down.is_empty(),
+        "{second:?}"
+    );
+    assert_eq!(env.snapshot().await, before);
+}
+
+#[tokio::test]
+async fn teardown_runs_in_the_order_spec_md_gives() {
+    let env = TestEnv::new().await;
+    create(&env.service, &request("AUD-ORDER")).await.unwrap();
+    env.calls.take();
+    env.service
+        .revoke(&Ticket::parse("AUD-ORDER").unwrap(), Some(&reason("done")))
+        .await
+        .unwrap();
+    let iam: Vec<String> = env
+        .calls
+        .take()
+        .into_iter()
+        .filter(|c| c.starts_with("iam:"))
+        .collect();
+    assert_eq!(
+        iam,
+        [
+            "iam:GetRole",
+            "iam:PutRolePolicy",
+            "iam:UpdateAssumeRolePolicy",
+            "iam:ListAttachedRolePolicies",
+            "iam:DetachRolePolicy",
+            "iam:ListRolePolicies",
+            "iam:DeleteRolePolicy",
+            "iam:DeleteRole",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn teardown_completes_when_pieces_are_already_gone_or_extra_ones_were_added() {
+    let env = TestEnv::new().await;
+    for t in ["AUD-GONE", "AUD-DETACHED", "AUD-EXTRA"] {
+        create(&env.service, &request(t)).await.unwrap();
+    }
+    let iam = &env.clients.iam;
+    // The role was deleted out of band.
+    let gone = role_name("AUD-GONE");
+    iam.detach_role_policy()
+        .role_name(&gone)
+        .policy_arn("arn:aws:iam::aws:policy/SecurityAudit")
+        .send()
+        .await
+        .unwrap();
+    iam.delete_role().role_name(&gone).send().await.unwrap();
+    // The preset was detached out of band.
+    iam.detach_role_policy()
+        .role_name(role_name("AUD-DETACHED"))
+        .policy_arn("arn:aws:iam::aws:policy/SecurityAudit")
+        .send()
+        .await
+        .unwrap();
+    // Extra policies, an inline policy and an instance profile were added.
+    let extra = role_name("AUD-EXTRA");
+    iam.attach_role_policy()
+        .role_name(&extra)
+        .policy_arn("arn:aws:iam::aws:policy/AdministratorAccess")
+        .send()
+        .await
+        .unwrap();
+    iam.put_role_policy()
+        .role_name(&extra)
+        .policy_name("sneaky")
+        .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    iam.create_instance_profile()
+        .instance_profile_name("sneaky-profile")
+        .send()
+        .await
+        .unwrap();
+    iam.add_role_to_instance_profile()
+        .instance_profile_name("sneaky-profile")
+        .role_name(&extra)
+        .send()
+        .await
+        .unwrap();
+
+    let report = env
+        .service
+        .sweep(sweep_at(env.now() + Duration::hours(73)))
+        .await
+        .unwrap();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(
+        report.torn_down,
+        vec!["AUD-DETACHED", "AUD-EXTRA", "AUD-GONE"]
+    );
+    assert!(env.roles().await.is_empty());
+    for t in ["AUD-GONE", "AUD-DETACHED", "AUD-EXTRA"] {
+        assert_eq!(
+            env.service
+                .get(&Ticket::parse(t).unwrap())
+                .await
+                .unwrap()
+                .status,
+            GrantStatus::Expired
+        );
+    }
+}
+
+#[tokio::test]
+async fn revoke_ends_access_at_once_and_the_ticket_can_never_be_granted_again() {
+    let env = TestEnv::new().await;
+    let req = request("AUD-REVOKE");
+    create(&env.service, &req).await.unwrap();
+    let ticket = Ticket::parse("AUD-REVOKE").unwrap();
+    let g = env
+        .service
+        .revoke(&ticket, Some(&reason("fieldwork finished early")))
+        .await
+        .unwrap();
+    assert_eq!(g.status, GrantStatus::Revoked);
+    assert_eq!(g.end_reason.as_deref(), Some("fieldwork finished early"));
+    assert!(g.ended_at.is_some());
+    assert!(env.role(&role_name("AUD-REVOKE")).await.is_none());
+    assert!(env.roles().await.is_empty());
+
+    let before = env.snapshot().await;
+    // A replay of the original request, or any other, is refused.
+    let err = create(&env.service, &req).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::TicketEnded);
+    let mut other = req.clone();
+    other["duration"] = json!("1h");
+    assert_eq!(
+        create(&env.service, &other).await.unwrap_err().code(),
+        ErrorCode::TicketEnded
+    );
+    // A replayed revoke changes nothing.
+    let again = env
+        .service
+        .revoke(&ticket, Some(&reason("again")))
+        .await
+        .unwrap();
+    assert_eq!(again, g);
+    assert_eq!(env.snapshot().await, before);
+    // Nor does a sweep.
+    let report = env
+        .service
+        .sweep(sweep_at(env.now() + Duration::days(10)))
+        .await
+        .unwrap();
+    assert!(report.due.is_empty());
+}
+
+#[tokio::test]
+async fn revoking_an_unknown_ticket_is_not_found() {
+    let env = TestEnv::new().await;
+    let err = env
+        .service
+        .revoke(&Ticket::parse("AUD-NOPE").unwrap(), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::NotFound);
+    assert_eq!(env.snapshot().await, (vec![], 0));
+}
+
+#[tokio::test]
+async fn a_grant_whose_window_has_not_started_is_active_and_the_window_is_in_its_trust() {
+    let env = TestEnv::new().await;
+    let mut req = request("AUD-LATER");
+    let start = env.now() + Duration::days(10);
+    req["start"] = json!(audit_grants::domain::format_timestamp(start));
+    let g = create(&env.service, &req).await.unwrap();
+    assert_eq!(g.grant().status, GrantStatus::Active);
+    let trust = env.trust_policy(&role_name("AUD-LATER")).await;
+    assert_eq!(
+        trust["Statement"][0]["Condition"]["DateGreaterThan"]["aws:CurrentTime"],
+        audit_grants::domain::format_timestamp(start)
+    );
+    // Not due before its end, even long after its start.
+    let r = env
+        .service
+        .sweep(sweep_at(start + Duration::hours(71)))
+        .await
+        .unwrap();
+    assert!(r.due.is_empty());
+}
+
+#[tokio::test]
+async fn list_shows_grants_by_status() {
+    let env = TestEnv::new().await;
+    create(&env.service, &request("AUD-L1")).await.unwrap();
+    create(&env.service, &request("AUD-L2")).await.unwrap();
+    env.service
+        .revoke(&Ticket::parse("AUD-L2").unwrap(), None)
+        .await
+        .unwrap();
+    let all = env.service.list(None).await.unwrap();
+    assert_eq!(all.len(), 2);
+    let active = env.service.list(Some(GrantStatus::Active)).await.unwrap();
+    assert_eq!(active.len(), 1);
+    assert_eq!(active[0].ticket.as_str(), "AUD-L1");
+    let table = audit_grants::cli::list_table(&all, env.now());
+    assert!(table.starts_with("TICKET"), "{table}");
+    assert!(table.contains("AUD-L1  active"), "{table}");
+}
+
+/// Wraps the real IAM adapter: provisioning waits at `before` until the test
+/// lets it go, and after creating the role hangs forever (the invocation dies).
+struct StalledProvisioner {
+    inner: audit_grants::aws::iam::IamRoles,
+    before: std::sync::Arc<tokio::sync::Notify>,
+}
+
+#[async_trait::async_trait]
+impl audit_grants::ports::RoleProvisioner for StalledProvisioner {
+    async fn inspect_roles(
+        &self,
+        target: &audit_grants::domain::AccountId,
+        path: &str,
+    ) -> Result<Vec<audit_grants::ports::ObservedRole>, audit_grants::ports::ProvisionError> {
+        self.inner.inspect_roles(target, path).await
+    }
+    async fn provision(
+        &self,
+        spec: &audit_grants::ports::RoleSpec,
+    ) -> Result<String, audit_grants::ports::ProvisionError> {
+        self.before.notified().await;
+        self.inner.provision(spec).await?;
+        std::future::pending().await
+    }
+    async fn update_window(
+        &self,
+        role: &audit_grants::domain::RoleRef,
+        trust: &audit_grants::policy::PolicyDocument,
+        expires_at: &str,
+    ) -> Result<(), audit_grants::ports::ProvisionError> {
+        self.inner.update_window(role, trust, expires_at).await
+    }
+    async fn teardown(
+        &self,
+        role: &audit_grants::domain::RoleRef,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), audit_grants::ports::ProvisionError> {
+        self.inner.teardown(role, now).await
+    }
+}
+
+#[tokio::test]
+async fn a_role_created_after_a_revoke_by_an_invocation_that_then_died_is_removed_by_a_later_sweep()
+{
+    let env = TestEnv::new().await;
+    let gate = std::sync::Arc::new(tokio::sync::Notify::new());
+    let stalled = std::sync::Arc::new(env.service_with(std::sync::Arc::new(StalledProvisioner {
+        inner: env.iam_roles(),
+        before: gate.clone(),
+    })));
+    let req = request("AUD-LATE");
+    let creating = tokio::spawn({
+        let stalled = stalled.clone();
+        async move { create(&stalled, &req).await }
+    });
+    let ticket = Ticket::parse("AUD-LATE").unwrap();
+    // Wait for the pending record, then revoke while provisioning has not begun.
+    loop {
+        if env.service.get(&ticket).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let revoked = env
+        .service
+        .revoke(&ticket, Some(&reason("cancelled")))
+        .await
+        .unwrap();
+    assert_eq!(revoked.status, GrantStatus::Revoked);
+    assert!(
+        revoked.recheck,
+        "ended while a provisioning may be in flight"
+    );
+    // The late provisioning creates the role, then its invocation dies.
+    gate.notify_one();
+    while env.role(&role_name("AUD-LATE")).await.is_none() {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    creating.abort();
+
+    // Too early to be sure the invocation is gone: not yet due.
+    let early = env
+        .service
+        .sweep(sweep_at(env.now() + Duration::minutes(1)))
+        .await
+        .unwrap();
+    assert!(early.due.is_empty(), "{early:?}");
+    let report = env
+        .service
+        .sweep(sweep_at(env.now() + Duration::minutes(6)))
+        .await
+        .unwrap();
+    assert_eq!(report.verified, vec!["AUD-LATE"], "{report:?}");
+    assert!(env.roles().await.is_empty(), "the late role is gone");
+    let g = env.service.get(&ticket).await.unwrap();
+    assert_eq!((g.status, g.recheck), (GrantStatus::Revoked, false));
+    let again = env
+        .service
+        .sweep(sweep_at(env.now() + Duration::hours(1)))
+        .await
+        .unwrap();
+    assert!(again.due.is_empty(), "checked once: {again:?}");
+}
+
+#[tokio::test]
+async fn a_grant_past_its_end_cannot_be_extended_even_before_the_sweep() {
+    let env = TestEnv::new().await;
+    let mut req = request("AUD-OVER");
+    req["duration"] = json!("1h");
+    create(&env.service, &req).await.unwrap();
+    env.clock.advance(Duration::hours(2));
+    let err = env
+        .service
+        .extend(
+            &Ticket::parse("AUD-OVER").unwrap(),
+            env.now() + Duration::hours(5),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Conflict);
+}
+
+#[tokio::test]
+async fn teardown_never_touches_a_role_of_the_same_name_that_is_not_ours() {
+    let env = TestEnv::new().await;
+    // Someone else's role squats the name this ticket would get.
+    let name = role_name("AUD-SQUAT");
+    env.clients
+        .iam
+        .create_role()
+        .role_name(&name)
+        .path("/audit-grants/")
+        .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"sts:AssumeRole"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    let err = create(&env.service, &request("AUD-SQUAT"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Conflict, "{err}");
+    let g = env
+        .service
+        .get(&Ticket::parse("AUD-SQUAT").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(g.status, GrantStatus::Failed);
+    assert!(g.is_ended());
+    // Never adopted (its trust is not ours), never deleted either.
+    let trust = env.trust_policy(&name).await;
+    assert_eq!(trust["Statement"][0]["Principal"]["AWS"], "*");
+    env.service
+        .revoke(&Ticket::parse("AUD-SQUAT").unwrap(), None)
+        .await
+        .unwrap();
+    assert!(env.role(&name).await.is_some());
+}
+
+#[tokio::test]
+async fn a_role_whose_ownership_tags_were_removed_is_never_deleted_and_the_revoke_fails_loudly() {
+    let env = TestEnv::new().await;
+    create(&env.service, &request("AUD-UNTAGGED"))
+        .await
+        .unwrap();
+    let name = role_name("AUD-UNTAGGED");
+    env.clients
+        .iam
+        .untag_role()
+        .role_name(&name)
+        .tag_keys("audit-grants:managed-by")
+        .send()
+        .await
+        .unwrap();
+    let ticket = Ticket::parse("AUD-UNTAGGED").unwrap();
+    let err = env
+        .service
+        .revoke(&ticket, Some(&reason("stop")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Internal, "{err}");
+    let g = env.service.get(&ticket).await.unwrap();
+    assert_eq!(
+        g.status,
+        GrantStatus::Failed,
+        "not recorded as ended while the role remains"
+    );
+    assert!(!g.is_ended());
+    assert!(
+        g.last_error
+            .as_deref()
+            .unwrap()
+            .contains("not managed by audit-grants"),
+        "{:?}",
+        g.last_error
+    );
+    assert!(env.role(&name).await.is_some());
+    // Once a person restores the tag, the next sweep finishes the revoke.
+    env.clients
+        .iam
+        .tag_role()
+        .role_name(&name)
+        .tags(
+            aws_sdk_iam::types::Tag::builder()
+                .key("audit-grants:managed-by")
+                .value("audit-grants")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let r = env.service.sweep(sweep_at(env.now())).await.unwrap();
+    assert_eq!(r.torn_down, vec!["AUD-UNTAGGED"], "{r:?}");
+    assert_eq!(
+        env.service.get(&ticket).await.unwrap().status,
+        GrantStatus::Revoked
+    );
+    assert!(env.role(&name).await.is_none());
+}
+
+#[tokio::test]
+async fn role_path_and_session_limit_come_from_the_settings() {
+    let env = TestEnv::with(
+        &[
+            ("ROLE_PATH", "/audits/external/"),
+            ("MAX_SESSION_SECONDS", "7200"),
+        ],
+        chrono::Utc::now(),
+    )
+    .await;
+    let g = create(&env.service, &request("AUD-SETTINGS"))
+        .await
+        .unwrap();
+    let role = env.role(&role_name("AUD-SETTINGS")).await.unwrap();
+    assert_eq!(role.path(), "/audits/external/");
+    assert_eq!(role.max_session_duration(), Some(7200));
+    assert!(
+        g.grant()
+            .role_arn
+            .contains(":role/audits/external/audit-AUD-SETTINGS-")
+    );
+}
