@@ -15,7 +15,8 @@ test:
 	$(CARGO) clippy --workspace --all-targets --quiet -- -D warnings
 	scripts/check-templates.sh
 	$(CARGO) build --quiet --workspace --all-targets
-	scripts/moto.sh $(CARGO) test --lib --bins --tests
+	$(CARGO) test --lib --bins --test properties
+	scripts/moto.sh scripts/test-emulator.sh
 	scripts/moto.sh scripts/cargo-lambda-check.sh
 
 ## Format and lint only.

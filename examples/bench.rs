@@ -10,9 +10,7 @@ use std::time::{Duration, Instant};
 
 use audit_grants::aws::AwsClients;
 use audit_grants::aws::dynamo::DynamoGrantStore;
-use audit_grants::domain::{
-    AccessPreset, AccountId, ExternalId, Grant, GrantStatus, PrincipalArn, Ticket, Window,
-};
+use audit_grants::domain::Grant;
 use aws_config::BehaviorVersion;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -214,36 +212,7 @@ fn setup(bin: &str, endpoint: &str, table: &str) {
 // ---- sweep at scale -------------------------------------------------------------------
 
 fn bench_grant(i: usize, start: DateTime<Utc>, end: DateTime<Utc>) -> Grant {
-    let ticket = Ticket::parse(&format!("BENCH-{i:06}")).unwrap();
-    Grant {
-        role_name: ticket.role_name(),
-        role_arn: format!(
-            "arn:aws:iam::{ACCOUNT}:role/audit-grants/{}",
-            ticket.role_name()
-        ),
-        ticket,
-        status: GrantStatus::Active,
-        fingerprint: "bench".into(),
-        requested_by: "bench".into(),
-        auditor_account: AccountId::parse("210987654321").unwrap(),
-        principals: vec![
-            PrincipalArn::parse("arn:aws:iam::210987654321:role/ExternalAuditor").unwrap(),
-        ],
-        external_id: ExternalId::generate(),
-        access: AccessPreset::SecurityAudit,
-        window: Window::new(start, end).unwrap(),
-        target_account: AccountId::parse(ACCOUNT).unwrap(),
-        reason: None,
-        created_at: start,
-        updated_at: start,
-        ended_at: None,
-        end_reason: None,
-        ending: None,
-        attempts: 0,
-        last_error: None,
-        recheck: false,
-        version: 1,
-    }
+    audit_grants::fakes::active_grant(&format!("BENCH-{i:06}"), ACCOUNT, start, end)
 }
 
 async fn clients(endpoint: &str) -> AwsClients {

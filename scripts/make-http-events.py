@@ -10,7 +10,7 @@ import json
 import pathlib
 
 DEMO_SECRET = b"audit-grants-demo-webhook-secret"
-DEMO_BEARER = "audit-grants-demo-bearer-token"
+DEMO_BEARER = "audit-grants-demo-bearer-token-01"
 EVENTS = pathlib.Path(__file__).resolve().parent.parent / "events"
 
 

@@ -118,19 +118,23 @@ pub struct SettingsArgs {
     /// Other accounts grants may target, comma-separated.
     #[arg(long, env = "TARGET_ACCOUNTS", value_name = "TARGET_ACCOUNTS", value_parser = parse_account_list)]
     pub target_accounts: Option<AccountList>,
+    /// The only auditor accounts that can ever be trusted, comma-separated
+    /// (recommended; unset: any account).
+    #[arg(long, env = "AUDITOR_ACCOUNTS", value_name = "AUDITOR_ACCOUNTS", value_parser = parse_account_list)]
+    pub auditor_accounts: Option<AccountList>,
     /// The role assumed in other target accounts.
     #[arg(long, env = "PROVISIONER_ROLE_NAME", value_name = "PROVISIONER_ROLE_NAME", default_value = DEFAULT_PROVISIONER_ROLE_NAME, value_parser = parse_role_name)]
     pub provisioner_role_name: String,
     /// IAM's limit on trust-policy size in the target accounts.
     #[arg(long, env = "TRUST_POLICY_MAX_CHARS", value_name = "TRUST_POLICY_MAX_CHARS", default_value_t = DEFAULT_TRUST_POLICY_MAX_CHARS, value_parser = clap::value_parser!(u16).range(1024..=4096))]
     pub trust_policy_max_chars: u16,
-    /// The webhook secret itself (local use; at least 16 characters).
+    /// The webhook secret itself (local use; at least 32 characters).
     #[arg(long, env = "WEBHOOK_SECRET", value_name = "WEBHOOK_SECRET", hide_env_values = true, conflicts_with = "webhook_secret_arn", value_parser = parse_secret)]
     pub webhook_secret: Option<String>,
     /// The Secrets Manager secret holding the webhook secret (production).
     #[arg(long, env = "WEBHOOK_SECRET_ARN", value_name = "WEBHOOK_SECRET_ARN", value_parser = parse_trimmed)]
     pub webhook_secret_arn: Option<String>,
-    /// A static `Authorization: Bearer` token (local; at least 16 characters).
+    /// A static `Authorization: Bearer` token (local; at least 32 characters).
     #[arg(long, env = "WEBHOOK_BEARER_TOKEN", value_name = "WEBHOOK_BEARER_TOKEN", hide_env_values = true, value_parser = parse_secret)]
     pub webhook_bearer_token: Option<String>,
     /// How many grants one sweep tears down at once.
@@ -150,6 +154,8 @@ pub struct Settings {
     pub max_grant_duration: Duration,
     pub max_session_seconds: i32,
     pub target_accounts: Vec<AccountId>,
+    /// Empty: any auditor account.
+    pub auditor_accounts: Vec<AccountId>,
     pub provisioner_role_name: String,
     pub trust_policy_max_chars: usize,
     pub webhook_secret: Option<WebhookSecretSource>,
@@ -211,6 +217,7 @@ impl Settings {
             max_grant_duration: args.max_grant_duration,
             max_session_seconds: args.max_session_seconds,
             target_accounts: args.target_accounts.unwrap_or_default().0,
+            auditor_accounts: args.auditor_accounts.unwrap_or_default().0,
             provisioner_role_name: args.provisioner_role_name,
             trust_policy_max_chars: usize::from(args.trust_policy_max_chars),
             webhook_secret,
@@ -288,8 +295,9 @@ fn parse_role_name(raw: &str) -> Result<String, String> {
 
 fn parse_secret(raw: &str) -> Result<String, String> {
     let secret = raw.trim();
-    if secret.len() < 16 {
-        return Err("must be at least 16 characters".into());
+    let min = crate::lambda::webhook_auth::MIN_SECRET_CHARS;
+    if secret.chars().count() < min {
+        return Err(format!("must be at least {min} characters"));
     }
     Ok(secret.to_owned())
 }
@@ -391,7 +399,7 @@ mod tests {
         let both = [
             base.as_slice(),
             &[
-                ("WEBHOOK_SECRET", "0123456789abcdef"),
+                ("WEBHOOK_SECRET", "0123456789abcdef0123456789abcdef"),
                 (
                     "WEBHOOK_SECRET_ARN",
                     "arn:aws:secretsmanager:us-east-1:123456789012:secret:x",

@@ -16,6 +16,8 @@ pub enum ErrorCode {
     NotFound,
     Unauthorized,
     PayloadTooLarge,
+    AuditorNotAllowed,
+    StaleRequest,
     Internal,
 }
 
@@ -32,6 +34,8 @@ impl ErrorCode {
             ErrorCode::NotFound => "not_found",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::AuditorNotAllowed => "auditor_not_allowed",
+            ErrorCode::StaleRequest => "stale_request",
             ErrorCode::Internal => "internal",
         }
     }
@@ -42,7 +46,9 @@ impl ErrorCode {
             | ErrorCode::InvalidField
             | ErrorCode::UnknownField
             | ErrorCode::MissingField
-            | ErrorCode::TargetNotAllowed => 400,
+            | ErrorCode::TargetNotAllowed
+            | ErrorCode::AuditorNotAllowed
+            | ErrorCode::StaleRequest => 400,
             ErrorCode::Unauthorized => 401,
             ErrorCode::NotFound => 404,
             ErrorCode::Conflict | ErrorCode::TicketEnded => 409,

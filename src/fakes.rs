@@ -16,7 +16,7 @@ use crate::domain::{
 use crate::policy::PolicyDocument;
 use crate::ports::{
     Caller, CallerIdentity, Clock, GrantStore, ObservedRole, ProvisionError, RoleProvisioner,
-    RoleSpec, StoreError,
+    RoleSpec, StoreError, WindowUpdate,
 };
 
 /// A clock that stands still until a test moves it.
@@ -221,6 +221,7 @@ impl GrantStore for FakeStore {
 pub struct FakeRole {
     pub spec: RoleSpec,
     pub trust: PolicyDocument,
+    pub window_deny: Option<PolicyDocument>,
     pub expires_at: String,
     pub attached: Vec<String>,
     pub inline: Vec<String>,
@@ -362,6 +363,10 @@ impl RoleProvisioner for FakeIam {
                 max_session_seconds: Some(role.spec.max_session_seconds),
                 attached: role.attached.clone(),
                 inline: role.inline.clone(),
+                window_deny: role
+                    .window_deny
+                    .as_ref()
+                    .map(|d| serde_json::to_value(d).expect("serialises")),
             })
             .collect())
     }
@@ -377,11 +382,12 @@ impl RoleProvisioner for FakeIam {
         let role = FakeRole {
             spec: spec.clone(),
             trust: spec.trust.clone(),
+            window_deny: Some(spec.window_deny.clone()),
             expires_at: tag(&spec.tags, crate::domain::TAG_EXPIRES_AT)
                 .unwrap_or_default()
                 .to_owned(),
             attached: vec![spec.policy_arn.clone()],
-            inline: vec![],
+            inline: vec![crate::policy::WINDOW_POLICY_NAME.to_owned()],
             boundary: Some(spec.boundary_arn.clone()),
             tags: spec.tags.clone(),
         };
@@ -395,15 +401,15 @@ impl RoleProvisioner for FakeIam {
     async fn update_window(
         &self,
         role: &RoleRef,
-        trust: &PolicyDocument,
-        expires_at: &str,
+        window: &WindowUpdate,
     ) -> Result<(), ProvisionError> {
         {
             let mut s = self.enter(IamOp::UpdateWindow, &role.role_name)?;
             let key = (role.target_account.clone(), role.role_name.clone());
             let r = s.roles.get_mut(&key).ok_or(ProvisionError::RoleGone)?;
-            r.trust = trust.clone();
-            r.expires_at = expires_at.to_owned();
+            r.trust = window.trust.clone();
+            r.window_deny = Some(window.window_deny.clone());
+            r.expires_at = window.expires_at.clone();
         }
         self.run_after(IamOp::UpdateWindow);
         Ok(())
@@ -420,4 +426,59 @@ impl RoleProvisioner for FakeIam {
         s.roles.remove(&key);
         Ok(())
     }
+}
+
+/// An active grant as the service records one (for seeding a table in tests
+/// and benchmarks without going through IAM): the auditor
+/// `arn:aws:iam::210987654321:role/ExternalAuditor`, security-audit.
+pub fn active_grant(
+    ticket: &str,
+    target_account: &str,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Grant {
+    use crate::domain::{AccessPreset, ExternalId, PrincipalArn, Window};
+    let ticket = Ticket::parse(ticket).expect("a valid ticket");
+    let target_account = AccountId::parse(target_account).expect("a 12-digit account");
+    Grant {
+        role_name: ticket.role_name(),
+        role_arn: format!(
+            "arn:aws:iam::{target_account}:role/audit-grants/{}",
+            ticket.role_name()
+        ),
+        ticket,
+        status: GrantStatus::Active,
+        fingerprint: "seeded".into(),
+        requested_by: "seeded".into(),
+        auditor_account: AccountId::parse("210987654321").expect("account"),
+        principals: vec![
+            PrincipalArn::parse("arn:aws:iam::210987654321:role/ExternalAuditor")
+                .expect("principal"),
+        ],
+        external_id: ExternalId::generate(),
+        access: AccessPreset::SecurityAudit,
+        window: Window::new(start, end).expect("end after start"),
+        target_account,
+        reason: None,
+        created_at: start,
+        updated_at: start,
+        ended_at: None,
+        end_reason: None,
+        ending: None,
+        attempts: 0,
+        last_error: None,
+        recheck: false,
+        refused: false,
+        version: 1,
+    }
+}
+
+/// `active_grant` in 123456789012 with a 72-hour window from `start`.
+pub fn sample_grant(ticket: &str, start: DateTime<Utc>) -> Grant {
+    active_grant(
+        ticket,
+        "123456789012",
+        start,
+        start + chrono::Duration::hours(72),
+    )
 }

@@ -10,9 +10,11 @@ use crate::domain::{ExternalId, Partition, PrincipalArn, Window, format_timestam
 /// The name of the inline deny that ends every session issued before teardown.
 pub const REVOKE_SESSIONS_POLICY_NAME: &str = "AWSRevokeOlderSessions";
 
-/// The actions the trust statement allows (SourceIdentity and session tags let
-/// the auditor's side carry its own identity into our CloudTrail).
-pub const TRUST_ACTIONS: [&str; 3] = ["sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"];
+/// The actions the trust statement allows. SourceIdentity lets the auditor's
+/// side carry its own identity into our CloudTrail. Never `sts:TagSession`:
+/// session tags the auditor chooses could satisfy `aws:PrincipalTag`
+/// conditions elsewhere in the account.
+pub const TRUST_ACTIONS: [&str; 2] = ["sts:AssumeRole", "sts:SetSourceIdentity"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Effect {
@@ -117,6 +119,31 @@ pub fn trust_no_one() -> PolicyDocument {
         resource: None,
         condition: None,
     }])
+}
+
+/// The name of the inline deny that shuts the role outside its window.
+pub const WINDOW_POLICY_NAME: &str = "AuditGrantWindow";
+
+/// `AuditGrantWindow`: deny everything before the window starts and after it
+/// ends. The trust's `aws:CurrentTime` conditions stop new sessions; this stops
+/// sessions already taken, at the second, even if nothing of ours ever runs
+/// again. Two statements: conditions within one statement must all hold.
+pub fn window_deny(window: &Window) -> PolicyDocument {
+    let deny_when = |sid, operator, at| Statement {
+        sid: Some(sid),
+        effect: Effect::Deny,
+        principal: None,
+        action: strings(&["*"]),
+        resource: Some(strings(&["*"])),
+        condition: Some(Conditions::from([(
+            operator,
+            BTreeMap::from([("aws:CurrentTime", format_timestamp(at))]),
+        )])),
+    };
+    PolicyDocument::new(vec![
+        deny_when("BeforeTheWindow", "DateLessThan", window.start()),
+        deny_when("AfterTheWindow", "DateGreaterThan", window.end()),
+    ])
 }
 
 /// The console's "revoke active sessions": deny everything to sessions whose
@@ -339,7 +366,7 @@ mod tests {
                         "arn:aws:iam::210987654321:role/ExternalAuditor",
                         "arn:aws:iam::210987654321:user/jane"
                     ]},
-                    "Action": ["sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"],
+                    "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"],
                     "Condition": {
                         "StringEquals": {"sts:ExternalId": "ext-123"},
                         "DateGreaterThan": {"aws:CurrentTime": "2026-12-01T09:00:00Z"},
@@ -402,5 +429,26 @@ mod tests {
         ] {
             assert!(denied.iter().any(|a| *a == must), "{must}");
         }
+    }
+
+    #[test]
+    fn the_window_deny_shuts_everything_outside_the_window() {
+        let window = crate::domain::Window::new(
+            crate::domain::parse_timestamp("2026-12-01T09:00:00Z").unwrap(),
+            crate::domain::parse_timestamp("2026-12-04T09:00:00Z").unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            serde_json::to_value(window_deny(&window)).unwrap(),
+            serde_json::json!({
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Sid": "BeforeTheWindow", "Effect": "Deny", "Action": ["*"], "Resource": ["*"],
+                     "Condition": {"DateLessThan": {"aws:CurrentTime": "2026-12-01T09:00:00Z"}}},
+                    {"Sid": "AfterTheWindow", "Effect": "Deny", "Action": ["*"], "Resource": ["*"],
+                     "Condition": {"DateGreaterThan": {"aws:CurrentTime": "2026-12-04T09:00:00Z"}}},
+                ]
+            })
+        );
     }
 }

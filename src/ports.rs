@@ -43,6 +43,8 @@ pub struct RoleSpec {
     pub role_name: String,
     pub path: String,
     pub trust: PolicyDocument,
+    /// The inline `AuditGrantWindow` deny.
+    pub window_deny: PolicyDocument,
     pub boundary_arn: String,
     pub max_session_seconds: i32,
     pub policy_arn: String,
@@ -69,6 +71,14 @@ pub enum ProvisionError {
     Aws(#[from] anyhow::Error),
 }
 
+/// What moving a grant's window writes to its role.
+#[derive(Debug, Clone)]
+pub struct WindowUpdate {
+    pub trust: PolicyDocument,
+    pub window_deny: PolicyDocument,
+    pub expires_at: String,
+}
+
 /// A role found under the grant path, as IAM holds it (for reconciling).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ObservedRole {
@@ -85,6 +95,8 @@ pub struct ObservedRole {
     pub max_session_seconds: Option<i32>,
     pub attached: Vec<String>,
     pub inline: Vec<String>,
+    /// The `AuditGrantWindow` document, decoded, when the role has one.
+    pub window_deny: Option<serde_json::Value>,
 }
 
 #[async_trait]
@@ -100,12 +112,12 @@ pub trait RoleProvisioner: Send + Sync {
     /// (a retry after a crash). Returns the role ARN.
     async fn provision(&self, spec: &RoleSpec) -> Result<String, ProvisionError>;
 
-    /// Replaces the trust policy and the expiry tag (moving a grant's end).
+    /// Moves the window: the `AuditGrantWindow` deny, the trust policy and the
+    /// expiry tag, together.
     async fn update_window(
         &self,
         role: &RoleRef,
-        trust: &PolicyDocument,
-        expires_at: &str,
+        window: &WindowUpdate,
     ) -> Result<(), ProvisionError>;
 
     /// SPEC.md's teardown: revoke sessions, trust no one, detach, delete inline

@@ -79,6 +79,7 @@ fn parse_request(v: &Value) -> Result<GrantRequest, audit_grants::error::Error> 
         own_account: &own,
         partition: Partition::Aws,
         allowed_targets: &[],
+        allowed_auditors: &[],
         max_grant_duration: Duration::days(30),
     };
     GrantRequest::parse(&GrantRequestBody::from_json(v)?, &rules)
@@ -251,8 +252,8 @@ proptest! {
 
     #[test]
     fn signatures_other_than_the_right_one_are_refused(body in prop::collection::vec(any::<u8>(), 0..200), sig in "sha256=[0-9a-f]{0,70}") {
-        let keys = WebhookKeys::parse("demo-webhook-secret-0123456789").unwrap();
-        let right = sign(b"demo-webhook-secret-0123456789", &body);
+        let keys = WebhookKeys::parse("demo-webhook-secret-0123456789-abcdef").unwrap();
+        let right = sign(b"demo-webhook-secret-0123456789-abcdef", &body);
         prop_assert_eq!(keys.verify(Some(&sig), None, &body).is_ok(), sig == right);
         prop_assert!(keys.verify(Some(&right), None, &body).is_ok());
     }

@@ -123,7 +123,6 @@ impl DynamoGrantStore {
         grant_put: TransactWriteItem,
         event: Item,
         on_conflict: StoreError,
-        token: String,
     ) -> Result<(), StoreError> {
         let event_put = self.put(event, "attribute_not_exists(pk)", None)?;
         // The token makes a retried write (the SDK retries after a timeout or a
@@ -131,7 +130,7 @@ impl DynamoGrantStore {
         let result = self
             .client
             .transact_write_items()
-            .client_request_token(token)
+            .client_request_token(write_token())
             .transact_items(grant_put)
             .transact_items(event_put)
             .send()
@@ -140,10 +139,15 @@ impl DynamoGrantStore {
             Ok(_) => Ok(()),
             Err(e) => {
                 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+                // A failed condition (the version read is no longer current) and
+                // a conflict with another transaction on the item are the same
+                // thing to us: another writer got there first; re-read and retry.
                 let conflicted = matches!(
                     e.as_service_error(),
                     Some(TransactWriteItemsError::TransactionCanceledException(tc))
-                        if tc.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed"))
+                        if tc.cancellation_reasons().iter().any(|r| {
+                            matches!(r.code(), Some("ConditionalCheckFailed" | "TransactionConflict"))
+                        })
                 );
                 let mismatch = error_code(&e) == Some("IdempotentParameterMismatchException");
                 if conflicted || mismatch {
@@ -234,16 +238,19 @@ impl DynamoGrantStore {
 }
 
 /// One write of one version of a grant: its idempotency token (≤ 36 chars).
-fn write_token(g: &Grant) -> String {
-    use sha2::{Digest, Sha256};
-    let key = format!(
-        "{}#{}#{}#{}",
-        g.ticket,
-        g.version,
-        g.status,
-        format_timestamp_precise(g.updated_at)
-    );
-    hex::encode(Sha256::digest(key.as_bytes()))[..36].to_owned()
+/// A fresh `ClientRequestToken` for one write. The SDK retries the very
+/// request it built, token and all, so a retry after a timeout or a 5xx whose
+/// write was applied is answered as done; two writers never share a token (a
+/// token derived from the grant would make a concurrent identical write look
+/// like a retry of the other's, and DynamoDB would answer both as applied).
+fn write_token() -> String {
+    use rand::RngExt;
+    use rand::distr::Alphanumeric;
+    rand::rng()
+        .sample_iter(Alphanumeric)
+        .take(36)
+        .map(char::from)
+        .collect()
 }
 
 fn pk(ticket: &Ticket) -> String {
@@ -302,6 +309,9 @@ fn grant_item(g: &Grant) -> Item {
     if let Some(due) = g.due_at() {
         opt("due_bucket", Some(DUE_BUCKET.into()));
         opt("due_at", Some(format_timestamp(due)));
+    }
+    if g.refused {
+        item.insert("refused".into(), AttributeValue::Bool(true));
     }
     if g.recheck {
         item.insert("recheck".into(), AttributeValue::Bool(true));
@@ -411,13 +421,18 @@ fn grant_from_item(item: &Item) -> anyhow::Result<Grant> {
             .map_err(anyhow::Error::msg)?,
         attempts: u32::try_from(r.num("attempts")?)?,
         last_error: r.opt("last_error").map(str::to_owned),
-        recheck: item
-            .get("recheck")
-            .and_then(|v| v.as_bool().ok())
-            .copied()
-            .unwrap_or(false),
+        recheck: flag(item, "recheck"),
+        refused: flag(item, "refused"),
         version: r.num("version")?,
     })
+}
+
+/// A boolean attribute written only when true.
+fn flag(item: &Item, name: &str) -> bool {
+    item.get(name)
+        .and_then(|v| v.as_bool().ok())
+        .copied()
+        .unwrap_or(false)
 }
 
 fn event_from_item(item: &Item) -> anyhow::Result<HistoryEvent> {
@@ -461,7 +476,6 @@ impl GrantStore for DynamoGrantStore {
             put,
             event_item(&grant.ticket, event),
             StoreError::AlreadyExists,
-            write_token(grant),
         )
         .await
     }
@@ -480,7 +494,6 @@ impl GrantStore for DynamoGrantStore {
             put,
             event_item(&grant.ticket, event),
             StoreError::VersionConflict,
-            write_token(grant),
         )
         .await
     }

@@ -12,8 +12,10 @@ use chrono::{DateTime, Utc};
 use super::{aws_error, error_code};
 use crate::domain::AccountId;
 use crate::domain::{MANAGED_BY, RoleRef, TAG_EXPIRES_AT, TAG_MANAGED_BY, TAG_TICKET};
-use crate::policy::{self, PolicyDocument, REVOKE_SESSIONS_POLICY_NAME};
-use crate::ports::{CallerIdentity, ObservedRole, ProvisionError, RoleProvisioner, RoleSpec};
+use crate::policy::{self, PolicyDocument, REVOKE_SESSIONS_POLICY_NAME, WINDOW_POLICY_NAME};
+use crate::ports::{
+    CallerIdentity, ObservedRole, ProvisionError, RoleProvisioner, RoleSpec, WindowUpdate,
+};
 use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata};
 
 pub struct IamRoles {
@@ -140,14 +142,17 @@ impl IamRoles {
             .send()
             .await
             .map_err(|e| aws_error("iam:TagRole", e))?;
-        // Nothing but the preset may stay attached, and no inline policy at all.
+        // Nothing but the preset may stay attached, and no inline policy but
+        // the window deny (put again by `provision`).
         for arn in attached_policies(iam, &spec.role_name).await? {
             if arn != spec.policy_arn {
                 detach(iam, &spec.role_name, &arn).await?;
             }
         }
         for name in inline_policies(iam, &spec.role_name).await? {
-            delete_inline(iam, &spec.role_name, &name).await?;
+            if name != WINDOW_POLICY_NAME {
+                delete_inline(iam, &spec.role_name, &name).await?;
+            }
         }
         Ok(role.arn().to_owned())
     }
@@ -201,6 +206,24 @@ async fn inline_policies(iam: &Client, role: &str) -> Result<Vec<String>, Provis
     }
 }
 
+/// The role's `AuditGrantWindow` document, decoded; `None` when it has none.
+async fn window_deny_of(
+    iam: &Client,
+    role: &str,
+) -> Result<Option<serde_json::Value>, ProvisionError> {
+    match iam
+        .get_role_policy()
+        .role_name(role)
+        .policy_name(WINDOW_POLICY_NAME)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(serde_json::from_str(&url_decode(out.policy_document())).ok()),
+        Err(e) if gone(&e) => Ok(None),
+        Err(e) => Err(aws_error("iam:GetRolePolicy", e).into()),
+    }
+}
+
 async fn detach(iam: &Client, role: &str, arn: &str) -> Result<(), ProvisionError> {
     match iam
         .detach_role_policy()
@@ -234,6 +257,23 @@ pub fn url_decode(s: &str) -> String {
     percent_encoding::percent_decode_str(s)
         .decode_utf8_lossy()
         .into_owned()
+}
+
+async fn put_window_deny(
+    iam: &Client,
+    role: &str,
+    document: &PolicyDocument,
+) -> Result<
+    (),
+    aws_sdk_iam::error::SdkError<aws_sdk_iam::operation::put_role_policy::PutRolePolicyError>,
+> {
+    iam.put_role_policy()
+        .role_name(role)
+        .policy_name(WINDOW_POLICY_NAME)
+        .policy_document(document.to_json())
+        .send()
+        .await
+        .map(|_| ())
 }
 
 async fn put_session_deny(
@@ -324,7 +364,9 @@ impl RoleProvisioner for IamRoles {
             .await
             .map_err(|e| aws_error("iam:ListRoles", e))?;
         let mut roles = Vec::with_capacity(listed.len());
-        for listed in listed {
+        // ListRoles matches a prefix: /audit-grants/ also lists
+        // /audit-grants/staging/, another deployment's roles. Ours are exactly here.
+        for listed in listed.iter().filter(|r| r.path() == path) {
             let name = listed.role_name();
             let role = match iam.get_role().role_name(name).send().await {
                 Ok(out) => out.role,
@@ -355,6 +397,7 @@ impl RoleProvisioner for IamRoles {
                     .map(str::to_owned),
                 max_session_seconds: role.max_session_duration(),
                 attached: attached_policies(&iam, name).await?,
+                window_deny: window_deny_of(&iam, name).await?,
                 inline: inline_policies(&iam, name).await?,
             });
         }
@@ -402,28 +445,42 @@ impl RoleProvisioner for IamRoles {
             }
             Err(e) => return Err(aws_error("iam:CreateRole", e).into()),
         };
-        iam.attach_role_policy()
-            .role_name(&spec.role_name)
-            .policy_arn(&spec.policy_arn)
-            .send()
-            .await
-            .map_err(|e| aws_error("iam:AttachRolePolicy", e))?;
+        // The preset and the window deny are independent: one round trip.
+        let attach = async {
+            iam.attach_role_policy()
+                .role_name(&spec.role_name)
+                .policy_arn(&spec.policy_arn)
+                .send()
+                .await
+                .map_err(|e| aws_error("iam:AttachRolePolicy", e))
+        };
+        let window = async {
+            put_window_deny(&iam, &spec.role_name, &spec.window_deny)
+                .await
+                .map_err(|e| aws_error("iam:PutRolePolicy", e))
+        };
+        tokio::try_join!(attach, window)?;
         Ok(arn)
     }
 
     async fn update_window(
         &self,
         role: &RoleRef,
-        trust: &PolicyDocument,
-        expires_at: &str,
+        window: &WindowUpdate,
     ) -> Result<(), ProvisionError> {
         let iam = self
             .client_for(&role.target_account, role.ticket.as_str())
             .await?;
+        // The deny first: a window moved earlier shuts live sessions at once.
+        match put_window_deny(&iam, &role.role_name, &window.window_deny).await {
+            Ok(()) => {}
+            Err(e) if gone(&e) => return Err(ProvisionError::RoleGone),
+            Err(e) => return Err(aws_error("iam:PutRolePolicy", e).into()),
+        }
         match iam
             .update_assume_role_policy()
             .role_name(&role.role_name)
-            .policy_document(trust.to_json())
+            .policy_document(window.trust.to_json())
             .send()
             .await
         {
@@ -433,7 +490,7 @@ impl RoleProvisioner for IamRoles {
         }
         let tag = Tag::builder()
             .key(TAG_EXPIRES_AT)
-            .value(expires_at)
+            .value(&window.expires_at)
             .build()
             .map_err(anyhow::Error::from)?;
         iam.tag_role()

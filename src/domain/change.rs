@@ -1,13 +1,17 @@
 //! Requests to change a grant that exists: revoke it now, or move its end.
 //! Parsed once at each edge, whatever the trigger, by the same rules.
 
-use chrono::{DateTime, Utc};
-use serde_json::Value;
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{Map, Value};
 
 use super::json::{object, only_fields, optional_str, required_str};
 use super::values::{Reason, Ticket};
-use super::window::parse_timestamp;
-use crate::error::{Error, Result};
+use super::window::{format_timestamp, parse_timestamp};
+use crate::error::{Error, ErrorCode, Result};
+
+/// How far a signed webhook body's `requested_at` may be from now: a captured
+/// body works for its own ticket and a few minutes only.
+pub const SIGNED_REQUEST_MAX_SKEW: Duration = Duration::minutes(5);
 
 /// Revoke the grant of `ticket` now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +55,62 @@ impl RevokeRequest {
     }
 }
 
+/// What every signed webhook body that changes a grant carries besides its
+/// own fields: the ticket it is for (the path's) and when it was made.
+fn check_signed_body(
+    obj: &Map<String, Value>,
+    path_ticket: &Ticket,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    if &parse_ticket_field(required_str(obj, "ticket")?)? != path_ticket {
+        return Err(Error::invalid(
+            "ticket",
+            "the ticket in the body differs from the one in the path",
+        ));
+    }
+    let at = parse_timestamp(required_str(obj, "requested_at")?)
+        .map_err(|e| Error::invalid("requested_at", format!("requested_at {e}")))?;
+    if (now - at).abs() > SIGNED_REQUEST_MAX_SKEW {
+        return Err(Error::field(
+            ErrorCode::StaleRequest,
+            "requested_at",
+            format!(
+                "requested_at {} is more than 5 minutes from now ({}): sign a new request",
+                format_timestamp(at),
+                format_timestamp(now)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+impl RevokeRequest {
+    /// A signed webhook body `{"ticket", "requested_at", "reason"}` for the
+    /// ticket in the path.
+    pub fn from_signed_body(path_ticket: Ticket, body: &Value, now: DateTime<Utc>) -> Result<Self> {
+        let obj = object(body, "the body")?;
+        only_fields(obj, &["ticket", "requested_at", "reason"])?;
+        check_signed_body(obj, &path_ticket, now)?;
+        Ok(RevokeRequest {
+            ticket: path_ticket,
+            reason: parse_reason(optional_str(obj, "reason")?)?,
+        })
+    }
+}
+
 impl ExtendRequest {
+    /// A signed webhook body `{"ticket", "requested_at", "end"}` for the
+    /// ticket in the path.
+    pub fn from_signed_body(path_ticket: Ticket, body: &Value, now: DateTime<Utc>) -> Result<Self> {
+        let obj = object(body, "the body")?;
+        only_fields(obj, &["ticket", "requested_at", "end"])?;
+        check_signed_body(obj, &path_ticket, now)?;
+        Ok(ExtendRequest {
+            ticket: path_ticket,
+            end: parse_end(required_str(obj, "end")?)?,
+        })
+    }
+
     /// `{"ticket", "end"}` (an EventBridge detail).
     pub fn from_json(detail: &Value) -> Result<Self> {
         let obj = object(detail, "detail")?;
@@ -99,6 +158,69 @@ mod tests {
         }
         let max = "x".repeat(1024);
         assert!(RevokeRequest::from_json(&json!({"ticket": "AUD-1", "reason": max})).is_ok());
+    }
+
+    fn at(s: &str) -> DateTime<Utc> {
+        parse_timestamp(s).unwrap()
+    }
+
+    #[test]
+    fn a_signed_body_names_the_paths_ticket_and_a_time_within_5_minutes() {
+        let t = Ticket::parse("AUD-1").unwrap();
+        let now = at("2026-12-01T09:00:00Z");
+        let ok =
+            json!({"ticket": "AUD-1", "requested_at": "2026-12-01T08:55:00Z", "reason": "done"});
+        let r = RevokeRequest::from_signed_body(t.clone(), &ok, now).unwrap();
+        assert_eq!(r.reason.unwrap().as_str(), "done");
+        let e = ExtendRequest::from_signed_body(
+            t.clone(),
+            &json!({"ticket": "AUD-1", "requested_at": "2026-12-01T09:05:00Z", "end": "2026-12-02T00:00:00Z"}),
+            now,
+        )
+        .unwrap();
+        assert_eq!(e.end, at("2026-12-02T00:00:00Z"));
+        let cases = [
+            (
+                json!({"requested_at": "2026-12-01T09:00:00Z"}),
+                ErrorCode::MissingField,
+                "ticket",
+            ),
+            (
+                json!({"ticket": "AUD-2", "requested_at": "2026-12-01T09:00:00Z"}),
+                ErrorCode::InvalidField,
+                "ticket",
+            ),
+            (
+                json!({"ticket": "AUD-1"}),
+                ErrorCode::MissingField,
+                "requested_at",
+            ),
+            (
+                json!({"ticket": "AUD-1", "requested_at": "yesterday"}),
+                ErrorCode::InvalidField,
+                "requested_at",
+            ),
+            (
+                json!({"ticket": "AUD-1", "requested_at": "2026-12-01T08:54:59Z"}),
+                ErrorCode::StaleRequest,
+                "requested_at",
+            ),
+            (
+                json!({"ticket": "AUD-1", "requested_at": "2026-12-01T09:05:01Z"}),
+                ErrorCode::StaleRequest,
+                "requested_at",
+            ),
+            (
+                json!({"ticket": "AUD-1", "requested_at": "2026-12-01T09:00:00Z", "end": "x"}),
+                ErrorCode::UnknownField,
+                "end",
+            ),
+        ];
+        for (body, code, field) in cases {
+            let e = RevokeRequest::from_signed_body(t.clone(), &body, now).unwrap_err();
+            assert_eq!((e.code(), e.field_name()), (code, Some(field)), "{body}");
+        }
+        assert_eq!(ErrorCode::StaleRequest.as_str(), "stale_request");
     }
 
     #[test]

@@ -114,6 +114,10 @@ pub struct Grant {
     /// Ended while a provisioning may still have been in flight: a sweep checks
     /// once more, after that invocation must have finished, that no role remains.
     pub recheck: bool,
+    /// IAM refused the request itself (a principal that does not exist, a
+    /// role of that name that is not ours): no role was left, and the ticket
+    /// stays open for a corrected request. Never retried by the sweeper.
+    pub refused: bool,
     /// Optimistic-locking counter: every write expects the version it read.
     pub version: u64,
 }
@@ -143,8 +147,43 @@ impl Grant {
     /// before any teardown began.
     pub fn is_provisioning(&self) -> bool {
         !self.is_ended()
+            && !self.refused
             && (self.status == GrantStatus::Pending
                 || (self.status == GrantStatus::Failed && self.ending.is_none()))
+    }
+
+    /// A provisioning IAM refused: `failed`, not ended; the ticket stays open
+    /// for a corrected request, and the refusal stays in the history.
+    pub fn refuse(&self, why: &str, at: DateTime<Utc>) -> Result<Transition, IllegalTransition> {
+        self.require(self.is_provisioning(), "refused")?;
+        Ok(self.transition(at, why, |g| {
+            g.status = GrantStatus::Failed;
+            g.refused = true;
+            g.last_error = Some(why.to_owned());
+        }))
+    }
+
+    /// A refused grant's ticket, asked for again (corrected, or the same once
+    /// what IAM refused exists): `pending` again, with the request as sent now.
+    pub fn request_again(
+        &self,
+        request: Grant,
+        at: DateTime<Utc>,
+    ) -> Result<Transition, IllegalTransition> {
+        self.require(self.refused && !self.is_ended(), "requested again")?;
+        let reason = if request.fingerprint == self.fingerprint {
+            "the same request sent again after a refusal"
+        } else {
+            "a corrected request after a refusal"
+        };
+        Ok(self.transition(at, reason, move |g| {
+            *g = Grant {
+                created_at: g.created_at,
+                version: g.version,
+                updated_at: g.updated_at,
+                ..request
+            };
+        }))
     }
 
     /// `pending`/`failed` -> `active`: the role exists as approved.
@@ -309,6 +348,9 @@ impl Grant {
     pub fn due_at(&self) -> Option<DateTime<Utc>> {
         if let Some(ended) = self.ended_at {
             return self.recheck.then_some(ended + STALE_AFTER);
+        }
+        if self.refused {
+            return None; // nothing to do until someone corrects the request
         }
         Some(match self.status {
             GrantStatus::Active => self.window.end(),

@@ -9,7 +9,10 @@ mod role;
 mod values;
 mod window;
 
-pub use change::{ExtendRequest, RevokeRequest, parse_end, parse_reason, parse_ticket_field};
+pub use change::{
+    ExtendRequest, RevokeRequest, SIGNED_REQUEST_MAX_SKEW, parse_end, parse_reason,
+    parse_ticket_field,
+};
 pub use grant::{
     ATTEMPTS_BEFORE_ALARM, Ending, Grant, GrantStatus, HistoryEvent, IllegalTransition,
     STALE_AFTER, Transition, format_timestamp_precise,

@@ -9,16 +9,12 @@ use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse
 use aws_lambda_events::encodings::Body;
 use base64::Engine;
 use http::{HeaderMap, HeaderValue};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::Function;
 use super::webhook_auth::SIGNATURE_HEADER;
 use crate::command::{Command, Outcome};
-use crate::domain::json::{only_fields, optional_str, required_str};
-use crate::domain::{
-    ExtendRequest, GrantRequestBody, RevokeRequest, Ticket, parse_end, parse_reason,
-    parse_ticket_field,
-};
+use crate::domain::{ExtendRequest, GrantRequestBody, RevokeRequest, Ticket};
 use crate::error::{Error, ErrorCode, Result};
 use crate::service::Created;
 
@@ -141,16 +137,19 @@ fn path_of(request: &ApiGatewayV2httpRequest) -> String {
     }
 }
 
+/// The ticket a path segment names, percent-decoded once: a ticket with `/`
+/// travels as `%2F`. The route was already chosen on the raw path, so a
+/// decoded `/` never reaches another route; what decodes to something outside
+/// the ticket alphabet (another `%`, a dot segment) names no ticket.
 fn path_ticket(segment: &str) -> Result<Ticket> {
-    // Taken literally: an encoded character (e.g. %2F) or a dot segment never
-    // names a ticket, so nothing can reach another route or another ticket.
-    if segment == "." || segment == ".." || segment.contains('%') {
-        return Err(Error::invalid(
-            "ticket",
-            "the ticket in the path is not valid",
-        ));
+    let invalid = || Error::invalid("ticket", "the ticket in the path is not valid");
+    let decoded = percent_encoding::percent_decode_str(segment)
+        .decode_utf8()
+        .map_err(|_| invalid())?;
+    if decoded == "." || decoded == ".." {
+        return Err(invalid());
     }
-    Ticket::parse(segment).map_err(|e| Error::invalid("ticket", format!("ticket {e}")))
+    Ticket::parse(&decoded).map_err(|e| Error::invalid("ticket", format!("ticket {e}")))
 }
 
 fn json_body(body: &[u8]) -> Result<Value> {
@@ -169,26 +168,6 @@ fn json_body(body: &[u8]) -> Result<Value> {
         ));
     }
     Ok(value)
-}
-
-fn json_object(body: &[u8]) -> Result<Map<String, Value>> {
-    match json_body(body)? {
-        Value::Object(m) => Ok(m),
-        _ => unreachable!("json_body returns objects only"),
-    }
-}
-
-/// A body field `ticket` is allowed on revoke/extend only if it repeats the path's.
-fn same_ticket(body: &Map<String, Value>, ticket: &Ticket) -> Result<()> {
-    if let Some(raw) = optional_str(body, "ticket")?
-        && &parse_ticket_field(raw)? != ticket
-    {
-        return Err(Error::invalid(
-            "ticket",
-            "the ticket in the body differs from the one in the path",
-        ));
-    }
-    Ok(())
 }
 
 /// Answers one webhook: an HTTP response whatever happens.
@@ -236,22 +215,19 @@ async fn respond(
             Command::Create(Box::new(GrantRequestBody::from_json(&json_body(&body)?)?))
         }
         (Route::Show, Some(ticket)) => Command::Get(ticket),
-        (Route::Revoke, Some(ticket)) => {
-            // A JSON object is required: an empty body's signature is the fixed
-            // token every GET carries, and must not be able to revoke.
-            let body = json_object(&body)?;
-            only_fields(&body, &["reason", "ticket"])?;
-            same_ticket(&body, &ticket)?;
-            let reason = parse_reason(optional_str(&body, "reason")?)?;
-            Command::Revoke(RevokeRequest { ticket, reason })
-        }
-        (Route::Extend, Some(ticket)) => {
-            let body = json_object(&body)?;
-            only_fields(&body, &["end", "ticket"])?;
-            same_ticket(&body, &ticket)?;
-            let end = parse_end(required_str(&body, "end")?)?;
-            Command::Extend(ExtendRequest { ticket, end })
-        }
+        // A JSON object naming its ticket and time is required: an empty body's
+        // signature is the fixed token every GET carries, and a captured body
+        // must not work for another ticket or for long.
+        (Route::Revoke, Some(ticket)) => Command::Revoke(RevokeRequest::from_signed_body(
+            ticket,
+            &json_body(&body)?,
+            function.service.now(),
+        )?),
+        (Route::Extend, Some(ticket)) => Command::Extend(ExtendRequest::from_signed_body(
+            ticket,
+            &json_body(&body)?,
+            function.service.now(),
+        )?),
         (_, None) => unreachable!("every route but create has a ticket"),
     };
     let with_secrets = route != Route::Show;
@@ -307,12 +283,33 @@ mod tests {
     }
 
     #[test]
-    fn path_tickets_are_taken_literally() {
-        assert!(path_ticket("AUD-1042").is_ok());
-        assert!(path_ticket("SNOW:CHG1").is_ok());
-        for bad in ["..", ".", "AUD%2F1", "AUD%252F1", "", "a b"] {
+    fn path_tickets_are_percent_decoded_once() {
+        assert_eq!(path_ticket("AUD-1042").unwrap().as_str(), "AUD-1042");
+        assert_eq!(path_ticket("SNOW:CHG1").unwrap().as_str(), "SNOW:CHG1");
+        assert_eq!(
+            path_ticket("SNOW%3ACHG%2F1").unwrap().as_str(),
+            "SNOW:CHG/1"
+        );
+        assert_eq!(path_ticket("AUD%2f1").unwrap().as_str(), "AUD/1");
+        for bad in [
+            "..",
+            ".",
+            "%2E%2E",
+            "%2e",
+            "AUD%252F1",
+            "AUD%2",
+            "%FF",
+            "",
+            "a b",
+            "a%20b",
+        ] {
             assert!(path_ticket(bad).is_err(), "{bad}");
         }
+        // The route is chosen on the raw path: a decoded slash stays in the ticket.
+        assert_eq!(
+            route("POST", "/grants/AUD%2F1/revoke").unwrap(),
+            (Route::Revoke, Some("AUD%2F1"))
+        );
     }
 
     #[test]

@@ -16,6 +16,14 @@ use crate::error::{Error, ErrorCode};
 
 pub const SIGNATURE_HEADER: &str = "x-hub-signature-256";
 
+/// Every webhook secret and bearer token is at least this long (an HMAC key
+/// shorter than its hash's output is guessable long before the hash is).
+pub const MIN_SECRET_CHARS: usize = 32;
+
+fn too_short(key: &[u8]) -> bool {
+    String::from_utf8_lossy(key).chars().count() < MIN_SECRET_CHARS
+}
+
 /// The keys that authenticate a webhook. Several of each may be valid at once
 /// (during a rotation, the new and the old).
 #[derive(Clone, Default)]
@@ -41,6 +49,11 @@ impl WebhookKeys {
     pub fn parse(secret: &str) -> Result<Self, String> {
         let trimmed = secret.trim();
         if !trimmed.starts_with('{') {
+            if too_short(trimmed.as_bytes()) {
+                return Err(format!(
+                    "the webhook secret must be at least {MIN_SECRET_CHARS} characters"
+                ));
+            }
             return Ok(WebhookKeys {
                 hmac: vec![trimmed.as_bytes().to_vec()],
                 bearer: vec![],
@@ -67,8 +80,10 @@ impl WebhookKeys {
             hmac: list("hmac")?,
             bearer: list("bearer")?,
         };
-        if keys.hmac.iter().chain(&keys.bearer).any(|k| k.len() < 16) {
-            return Err("every webhook secret and token must be at least 16 characters".into());
+        if keys.hmac.iter().chain(&keys.bearer).any(|k| too_short(k)) {
+            return Err(format!(
+                "every webhook secret and token must be at least {MIN_SECRET_CHARS} characters"
+            ));
         }
         Ok(keys)
     }
@@ -196,7 +211,7 @@ impl WebhookAuth {
 mod tests {
     use super::*;
 
-    const SECRET: &str = "demo-webhook-secret-change-me";
+    const SECRET: &str = "demo-webhook-secret-change-me-0123";
 
     #[test]
     fn a_valid_signature_over_the_exact_body_is_accepted() {
@@ -211,7 +226,7 @@ mod tests {
         let keys = WebhookKeys::parse(SECRET).unwrap();
         let body = b"{}";
         let other_body = sign(SECRET.as_bytes(), b"{ }");
-        let other_key = sign(b"another-secret-of-some-length", body);
+        let other_key = sign(b"another-secret-of-some-length-0123", body);
         let good = sign(SECRET.as_bytes(), body);
         for bad in [
             other_body.as_str(),
@@ -233,10 +248,14 @@ mod tests {
 
     #[test]
     fn during_a_rotation_old_and_new_secrets_are_both_accepted() {
-        let keys =
-            WebhookKeys::parse(r#"{"hmac": ["new-secret-0123456789", "old-secret-0123456789"]}"#)
-                .unwrap();
-        for s in ["new-secret-0123456789", "old-secret-0123456789"] {
+        let keys = WebhookKeys::parse(
+            r#"{"hmac": ["new-secret-0123456789-0123456789", "old-secret-0123456789-0123456789"]}"#,
+        )
+        .unwrap();
+        for s in [
+            "new-secret-0123456789-0123456789",
+            "old-secret-0123456789-0123456789",
+        ] {
             keys.verify(Some(&sign(s.as_bytes(), b"x")), None, b"x")
                 .unwrap();
         }
@@ -249,11 +268,11 @@ mod tests {
             keys.verify(None, Some(&format!("Bearer {SECRET}")), b"")
                 .is_err()
         );
-        let keys = keys.with_bearer(Some("jira-static-token-0123456789"));
-        keys.verify(None, Some("Bearer jira-static-token-0123456789"), b"")
+        let keys = keys.with_bearer(Some("jira-static-token-0123456789-0123"));
+        keys.verify(None, Some("Bearer jira-static-token-0123456789-0123"), b"")
             .unwrap();
         assert!(
-            keys.verify(None, Some("Bearer jira-static-token-012345678"), b"")
+            keys.verify(None, Some("Bearer jira-static-token-0123456789-012"), b"")
                 .is_err()
         );
         assert!(keys.verify(None, Some("Basic amlyYQ=="), b"").is_err());
@@ -273,8 +292,22 @@ mod tests {
     }
 
     #[test]
-    fn short_or_malformed_json_secrets_are_refused() {
+    fn every_secret_is_at_least_32_characters_and_a_blank_one_is_refused() {
+        assert!(WebhookKeys::parse(&"s".repeat(31)).is_err());
+        assert!(WebhookKeys::parse(&"s".repeat(32)).is_ok());
+        assert!(
+            WebhookKeys::parse("   ").is_err(),
+            "never an empty HMAC key"
+        );
+        assert!(WebhookKeys::parse(&format!("  {}  ", "s".repeat(31))).is_err());
         assert!(WebhookKeys::parse(r#"{"hmac": "short"}"#).is_err());
+        assert!(
+            WebhookKeys::parse(&format!(
+                r#"{{"hmac": "{}", "bearer": "short"}}"#,
+                "s".repeat(32)
+            ))
+            .is_err()
+        );
         assert!(WebhookKeys::parse(r#"{"hmac": 5}"#).is_err());
         assert!(WebhookKeys::parse("{not json").is_err());
     }

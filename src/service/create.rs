@@ -11,10 +11,6 @@ use crate::ports::{ProvisionError, StoreError};
 
 use super::{GrantService, ended_error, internal, log_change, store_err};
 
-/// A grant whose provisioning failed this many times is given up: its role is
-/// torn down and the record ends `failed`, saying why.
-pub const MAX_PROVISION_ATTEMPTS: u32 = 5;
-
 /// What a create did.
 #[derive(Debug)]
 pub enum Created {
@@ -71,6 +67,7 @@ impl GrantService {
             own_account: &caller.account,
             partition: caller.partition,
             allowed_targets: &self.settings.target_accounts,
+            allowed_auditors: &self.settings.auditor_accounts,
             max_grant_duration: self.settings.max_grant_duration,
         };
         let request = GrantRequest::parse(body, &rules)?;
@@ -120,6 +117,7 @@ impl GrantService {
             attempts: 0,
             last_error: None,
             recheck: false,
+            refused: false,
             version: 1,
         })
     }
@@ -128,6 +126,23 @@ impl GrantService {
     /// is (resuming a provisioning that never finished); anything else is a
     /// conflict, and an ended ticket is never granted again.
     async fn redeliver(&self, existing: Grant, body: &GrantRequestBody) -> Result<Created> {
+        if existing.refused {
+            // IAM refused the last attempt and left nothing: the ticket is
+            // open for this request, corrected or the same one again.
+            let request = self.parse_request(body).await?;
+            let fresh = self.new_pending_grant(request).await?;
+            return match self
+                .commit(&existing, |g, at| g.request_again(fresh, at))
+                .await
+            {
+                Ok(pending) => self.provision(pending).await.map(Created::New),
+                Err(e) if e.lost_race() => {
+                    let current = self.existing_grant(&existing.ticket).await?;
+                    Box::pin(self.redeliver(current, body)).await
+                }
+                Err(e) => Err(e.into()),
+            };
+        }
         if existing.fingerprint != body.fingerprint() {
             // Report what is wrong with the request itself first.
             self.parse_request(body).await?;
@@ -172,14 +187,15 @@ impl GrantService {
                 Err(e) => Err(e.into()),
             },
             Err(ProvisionError::Rejected(why)) => {
-                let why = format!("IAM refused a principal: {why}");
-                self.abandon(&grant, &why).await?;
-                Err(Error::invalid("principals", why))
+                let field = refused_principal(&grant, &why);
+                let why = format!("IAM refused the request: {why}");
+                self.refuse(&grant, &why).await?;
+                Err(Error::invalid(field, why))
             }
             Err(e @ ProvisionError::ForeignRole(_)) => {
-                let why = e.to_string();
                 // Not ours: nothing to tear down, and never adopt it.
-                self.commit(&grant, |g, at| g.give_up(&why, at)).await?;
+                let why = e.to_string();
+                self.refuse(&grant, &why).await?;
                 Err(Error::reject(ErrorCode::Conflict, why))
             }
             Err(e) => {
@@ -190,23 +206,28 @@ impl GrantService {
         }
     }
 
-    /// Ends a grant that can never be provisioned: removes whatever of it exists
-    /// and records `failed` with the reason.
-    pub(super) async fn abandon(&self, grant: &Grant, why: &str) -> Result<Grant> {
+    /// Records that IAM refused the request, after removing whatever of the
+    /// grant exists: no role is left, and the ticket stays open.
+    async fn refuse(&self, grant: &Grant, why: &str) -> Result<Grant> {
         if let Err(e) = self
             .provisioner
             .teardown(&grant.role_ref(), self.clock.now())
             .await
+            && !matches!(e, ProvisionError::ForeignRole(_))
         {
             let _ = self
                 .record_failed_attempt(grant, &format!("{why}; cleanup failed: {e:#}"))
                 .await;
             return Err(internal(e));
         }
-        Ok(self.commit(grant, |g, at| g.give_up(why, at)).await?)
+        tracing::warn!(ticket = %grant.ticket, reason = why, "IAM refused the grant; the ticket stays open for a corrected request");
+        Ok(self.commit(grant, |g, at| g.refuse(why, at)).await?)
     }
 
-    /// Records a failed attempt (retried by the sweeper); from the third on, loudly.
+    /// Records a failed attempt. The sweeper retries it for as long as the
+    /// window is open (a misconfiguration fixed meanwhile, such as a missing
+    /// boundary in a target account, must not have used up the ticket); from
+    /// the third attempt on, every failure is an ERROR and a `GrantStuck` metric.
     pub(super) async fn record_failed_attempt(
         &self,
         grant: &Grant,
@@ -222,4 +243,14 @@ impl GrantService {
         }
         self.commit(grant, |g, at| g.fail_attempt(why, at)).await
     }
+}
+
+/// The field IAM's refusal is about: the principal it names, or all of them.
+fn refused_principal(grant: &Grant, message: &str) -> String {
+    grant
+        .principals
+        .iter()
+        .position(|p| message.contains(p.as_str()))
+        .map(|i| format!("principals[{i}]"))
+        .unwrap_or_else(|| "principals".to_owned())
 }

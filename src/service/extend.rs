@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use crate::domain::{Grant, GrantStatus, Ticket, format_duration, format_timestamp};
 use crate::error::{Error, ErrorCode, Result};
 use crate::policy;
+use crate::ports::WindowUpdate;
 
 use super::{CONFLICT_RETRIES, GrantService, internal};
 
@@ -56,10 +57,17 @@ impl GrantService {
                     Err(e) => return Err(e.into()),
                 }
             };
-            let trust =
-                policy::trust_policy(&updated.principals, &updated.external_id, &updated.window);
+            let update = WindowUpdate {
+                trust: policy::trust_policy(
+                    &updated.principals,
+                    &updated.external_id,
+                    &updated.window,
+                ),
+                window_deny: policy::window_deny(&updated.window),
+                expires_at: format_timestamp(end),
+            };
             self.provisioner
-                .update_window(&updated.role_ref(), &trust, &format_timestamp(end))
+                .update_window(&updated.role_ref(), &update)
                 .await
                 .map_err(|e| internal(anyhow::Error::new(e).context("moving the role's window")))?;
             // A teardown that began meanwhile may have had its trust-no-one

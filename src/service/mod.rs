@@ -198,6 +198,7 @@ impl GrantService {
             role_name: grant.role_name.clone(),
             path: self.settings.role_path.clone(),
             trust: policy::trust_policy(&grant.principals, &grant.external_id, &grant.window),
+            window_deny: policy::window_deny(&grant.window),
             boundary_arn: self.settings.boundary.in_account(&grant.target_account),
             max_session_seconds: self.settings.max_session_seconds,
             policy_arn: grant.access.policy_arn(caller.partition),

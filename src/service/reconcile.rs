@@ -8,6 +8,7 @@ use serde_json::Value;
 use crate::domain::{Ending, Grant, GrantStatus, RoleRef, Ticket};
 use crate::error::{Error, Result};
 use crate::metrics::Metric;
+use crate::policy;
 use crate::ports::{ObservedRole, RoleSpec};
 
 use super::sweep::SweepFailure;
@@ -230,8 +231,12 @@ pub fn drift_between(spec: &RoleSpec, role: &ObservedRole) -> Vec<String> {
     if role.attached != [spec.policy_arn.clone()] {
         drift.push("attached policies".to_owned());
     }
-    if !role.inline.is_empty() {
+    if role.inline != [policy::WINDOW_POLICY_NAME] {
         drift.push("inline policies".to_owned());
+    }
+    let window_deny = serde_json::to_value(&spec.window_deny).expect("serialises");
+    if role.window_deny.as_ref().map(normalise_policy) != Some(normalise_policy(&window_deny)) {
+        drift.push("window deny".to_owned());
     }
     if role.max_session_seconds != Some(spec.max_session_seconds) {
         drift.push("max session duration".to_owned());

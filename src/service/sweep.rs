@@ -8,7 +8,6 @@ use crate::domain::{Ending, Grant, GrantStatus, format_timestamp};
 use crate::error::Result;
 use crate::metrics::Metric;
 
-use super::create::MAX_PROVISION_ATTEMPTS;
 use super::teardown::{EndOutcome, EndRequest};
 use super::{GrantService, Mode, sorted, store_err};
 
@@ -140,16 +139,6 @@ impl GrantService {
         if provisioning && grant.window.end() > as_of {
             if grant.status == GrantStatus::Pending && !grant.is_stale(as_of) {
                 return Ok(SweepOutcome::Skipped);
-            }
-            if grant.attempts >= MAX_PROVISION_ATTEMPTS {
-                let why = format!(
-                    "gave up after {} failed provisioning attempts: {}",
-                    grant.attempts,
-                    grant.last_error.as_deref().unwrap_or("unknown error")
-                );
-                tracing::error!(ticket = %grant.ticket, error = %why, "grant abandoned");
-                self.abandon(&grant, &why).await?;
-                return Ok(SweepOutcome::TornDown);
             }
             let g = self.provision(grant).await?;
             return Ok(if g.status == GrantStatus::Active {

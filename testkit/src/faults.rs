@@ -80,8 +80,15 @@ struct State {
     /// Every `TransactWriteItems` attempt: its token, and whether it was
     /// answered from an earlier attempt that had been applied.
     token_attempts: Vec<(String, bool)>,
-    /// This attempt is answered as an idempotent replay.
-    replayed: bool,
+}
+
+/// Marks an attempt (in its own request's config bag, so concurrent requests
+/// never see each other's) as a retry answered by an applied token.
+#[derive(Debug, Clone)]
+struct AnsweredByToken;
+
+impl aws_smithy_types::config_bag::Storable for AnsweredByToken {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
 }
 
 #[derive(Clone, Default)]
@@ -257,7 +264,7 @@ impl Intercept for FaultInjector {
         &self,
         ctx: &mut BeforeTransmitInterceptorContextMut<'_>,
         _rc: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
+        cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let mut s = self.0.lock().unwrap();
         let (op, body) = describe(ctx.request());
@@ -276,21 +283,23 @@ impl Intercept for FaultInjector {
         } else if s.first_attempt_only {
             s.doomed = false;
         }
-        s.replayed = false;
-        if op == "dynamodb:TransactWriteItems"
+        let mut replayed = false;
+        // Tokens are tracked while faults are injected (sequential tests).
+        if s.fault.is_some()
+            && op == "dynamodb:TransactWriteItems"
             && let Some(token) = client_request_token(&body)
         {
-            let replay = s.applied_tokens.contains(&token);
-            s.token_attempts.push((token.clone(), replay));
+            replayed = s.applied_tokens.contains(&token);
+            s.token_attempts.push((token.clone(), replayed));
             let reaches_service = !s.doomed || s.fault.is_some_and(Fault::takes_effect);
-            if replay {
-                s.replayed = true;
+            if replayed {
                 s.doomed = false;
+                cfg.interceptor_state().store_put(AnsweredByToken);
             } else if reaches_service {
                 s.applied_tokens.insert(token);
             }
         }
-        if s.replayed || (s.doomed && !s.fault.is_some_and(Fault::takes_effect)) {
+        if replayed || (s.doomed && !s.fault.is_some_and(Fault::takes_effect)) {
             // Never reaches the real service: sent to an account of its own.
             ctx.request_mut()
                 .headers_mut()
@@ -303,10 +312,10 @@ impl Intercept for FaultInjector {
         &self,
         ctx: &mut BeforeDeserializationInterceptorContextMut<'_>,
         _rc: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
+        cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let s = self.0.lock().unwrap();
-        if s.replayed {
+        if cfg.load::<AnsweredByToken>().is_some() {
             // DynamoDB's answer to a retry whose token was applied: success.
             let resp = ctx.response_mut();
             *resp.status_mut() = StatusCode::try_from(200).unwrap();

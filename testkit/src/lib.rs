@@ -32,7 +32,7 @@ pub const ROLE_PATH: &str = "/audit-grants/";
 /// The demo webhook secret the README names; `events/http-*.json` are signed with it.
 pub const DEMO_SECRET: &str = "audit-grants-demo-webhook-secret";
 /// The demo bearer token (for senders that cannot sign).
-pub const DEMO_BEARER: &str = "audit-grants-demo-bearer-token";
+pub const DEMO_BEARER: &str = "audit-grants-demo-bearer-token-01";
 
 /// The emulator's address; a clear failure when the tests were run without it.
 /// Each test binary starts from an empty emulator (cargo runs them one after

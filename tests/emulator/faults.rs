@@ -435,26 +435,51 @@ async fn a_lost_optimistic_locking_race_is_read_again_and_retried() {
 }
 
 #[tokio::test]
-async fn the_injected_dynamodb_conflict_is_what_transact_write_items_returns() {
+async fn a_transaction_conflict_is_a_lost_race_read_again_and_retried_not_a_failure() {
     let env = TestEnv::new().await;
     create(&env.service, &request("AUD-CONFLICTED"))
         .await
         .unwrap();
+    // DynamoDB cancels the revoke's first write: another transaction on the
+    // item was in flight (TransactionCanceledException, reason TransactionConflict).
+    env.faults.fail_nth(2, Fault::ConcurrentModification);
+    let revoked = env
+        .service
+        .revoke(&Ticket::parse("AUD-CONFLICTED").unwrap(), None)
+        .await
+        .expect("a conflict is retried, not answered as our failure");
+    env.faults.clear();
+    assert_eq!(
+        env.faults.injected(),
+        ["dynamodb:TransactWriteItems ConcurrentModification"]
+    );
+    assert_eq!(revoked.status, GrantStatus::Revoked);
+}
+
+#[tokio::test]
+async fn the_injected_dynamodb_conflict_is_what_transact_write_items_returns() {
+    let env = TestEnv::new().await;
+    // Every attempt of every write conflicts: after its retries the service
+    // reports the grant as kept changing; the SDK saw DynamoDB's own shape.
     env.faults
         .fail_matching(Fault::ConcurrentModification, false, |op, _| {
             op == "dynamodb:TransactWriteItems"
         });
-    let e = env
-        .service
-        .revoke(&Ticket::parse("AUD-CONFLICTED").unwrap(), None)
+    let store = audit_grants::wiring::grant_store(&env.clients, &env.settings);
+    let grant = audit_grants::fakes::sample_grant("AUD-SHAPE", env.now());
+    let event = audit_grants::domain::HistoryEvent {
+        at: env.now(),
+        from: None,
+        to: GrantStatus::Pending,
+        reason: "test".into(),
+        version: 1,
+    };
+    let e = audit_grants::ports::GrantStore::insert(&store, &grant, &event)
         .await
         .unwrap_err();
     env.faults.clear();
-    // The SDK sees DynamoDB's own shape: a cancelled transaction whose reason is
-    // TransactionConflict (never TransactionConflictException, which
-    // TransactWriteItems does not return).
-    let text = format!("{e:#}");
-    assert!(text.contains("TransactionCanceledException"), "{text}");
-    assert!(text.contains("TransactionConflict"), "{text}");
-    assert!(!text.contains("ResourceNotFound"), "{text}");
+    assert!(
+        matches!(e, audit_grants::ports::StoreError::AlreadyExists),
+        "TransactionCanceledException[TransactionConflict] is read as a lost race: {e:#}"
+    );
 }

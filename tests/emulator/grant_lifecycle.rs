@@ -84,7 +84,8 @@ async fn a_grant_creates_exactly_the_role_spec_md_describes() {
     );
     assert_eq!(
         st["Action"],
-        json!(["sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"])
+        json!(["sts:AssumeRole", "sts:SetSourceIdentity"]),
+        "never sts:TagSession"
     );
     assert_eq!(
         st["Condition"],

@@ -11,7 +11,6 @@ use std::time::Duration as StdDuration;
 use audit_grants::domain::RoleRef;
 use audit_grants::domain::{GrantStatus, Ticket};
 use audit_grants::error::ErrorCode;
-use audit_grants::policy::PolicyDocument;
 use audit_grants::ports::{ProvisionError, RoleProvisioner, RoleSpec};
 use chrono::{DateTime, Duration, Utc};
 use common::*;
@@ -166,10 +165,9 @@ impl RoleProvisioner for Watched {
     async fn update_window(
         &self,
         role: &RoleRef,
-        trust: &PolicyDocument,
-        expires_at: &str,
+        window: &audit_grants::ports::WindowUpdate,
     ) -> Result<(), ProvisionError> {
-        self.inner.update_window(role, trust, expires_at).await
+        self.inner.update_window(role, window).await
     }
     async fn teardown(&self, role: &RoleRef, now: DateTime<Utc>) -> Result<(), ProvisionError> {
         let n = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;

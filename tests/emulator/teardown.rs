@@ -310,10 +310,9 @@ impl audit_grants::ports::RoleProvisioner for StalledProvisioner {
     async fn update_window(
         &self,
         role: &audit_grants::domain::RoleRef,
-        trust: &audit_grants::policy::PolicyDocument,
-        expires_at: &str,
+        window: &audit_grants::ports::WindowUpdate,
     ) -> Result<(), audit_grants::ports::ProvisionError> {
-        self.inner.update_window(role, trust, expires_at).await
+        self.inner.update_window(role, window).await
     }
     async fn teardown(
         &self,

@@ -435,7 +435,9 @@ async fn the_secret_can_come_from_secrets_manager_fetched_once() {
         .secrets
         .create_secret()
         .name("audit-grants/webhook")
-        .secret_string(json!({"hmac": ["rotated-new-secret-0001", DEMO_SECRET]}).to_string())
+        .secret_string(
+            json!({"hmac": ["rotated-new-secret-0001-0123456789", DEMO_SECRET]}).to_string(),
+        )
         .send()
         .await
         .unwrap();
@@ -466,7 +468,7 @@ async fn the_secret_can_come_from_secrets_manager_fetched_once() {
     calls.take();
     let body = serde_json::to_vec(&request("AUD-SM")).unwrap();
     // Signed with the new secret, then with the old one: both are valid during a rotation.
-    let new_sig = sign(b"rotated-new-secret-0001", &body);
+    let new_sig = sign(b"rotated-new-secret-0001-0123456789", &body);
     let r = handle_event(
         &handler,
         http_event("POST", "/grants", &body, Some(&new_sig)),

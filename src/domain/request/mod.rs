@@ -40,6 +40,8 @@ pub struct RequestRules<'a> {
     pub own_account: &'a AccountId,
     pub partition: Partition,
     pub allowed_targets: &'a [AccountId],
+    /// `AUDITOR_ACCOUNTS`: empty means any.
+    pub allowed_auditors: &'a [AccountId],
     pub max_grant_duration: Duration,
 }
 
@@ -180,6 +182,14 @@ impl GrantRequest {
             .map_err(field_err("requested_by"))?;
         let auditor_account = AccountId::parse(required(&body.auditor_account, "auditor_account")?)
             .map_err(field_err("auditor_account"))?;
+        if !rules.allowed_auditors.is_empty() && !rules.allowed_auditors.contains(&auditor_account)
+        {
+            return Err(Error::field(
+                ErrorCode::AuditorNotAllowed,
+                "auditor_account",
+                format!("auditor account {auditor_account} is not in AUDITOR_ACCOUNTS"),
+            ));
+        }
         let principals = parse_principals(body, &auditor_account, rules.partition)?;
         let external_id = match &body.external_id {
             Some(raw) => ExternalId::parse(raw).map_err(field_err("external_id"))?,

@@ -10,17 +10,23 @@ fn now() -> DateTime<Utc> {
     parse_timestamp("2026-12-01T09:00:00Z").unwrap()
 }
 
+fn accounts(list: &[&str]) -> Vec<AccountId> {
+    list.iter().map(|t| AccountId::parse(t).unwrap()).collect()
+}
+
 fn parse_with(req: &Value, targets: &[&str]) -> Result<GrantRequest> {
+    parse_with_auditors(req, targets, &[])
+}
+
+fn parse_with_auditors(req: &Value, targets: &[&str], auditors: &[&str]) -> Result<GrantRequest> {
     let own = AccountId::parse(OWN).unwrap();
-    let targets: Vec<AccountId> = targets
-        .iter()
-        .map(|t| AccountId::parse(t).unwrap())
-        .collect();
+    let (targets, auditors) = (accounts(targets), accounts(auditors));
     let rules = RequestRules {
         now: now(),
         own_account: &own,
         partition: Partition::Aws,
         allowed_targets: &targets,
+        allowed_auditors: &auditors,
         max_grant_duration: Duration::days(30),
     };
     GrantRequest::parse(&GrantRequestBody::from_json(req)?, &rules)
@@ -347,6 +353,7 @@ fn start_is_compared_with_now_at_whole_seconds() {
         own_account: &own,
         partition: Partition::Aws,
         allowed_targets: &[],
+        allowed_auditors: &[],
         max_grant_duration: Duration::days(30),
     };
     let req = with("start", json!(ts(-Duration::minutes(5))));
@@ -405,6 +412,19 @@ fn duration_is_whole_positive_units() {
             "duration",
         );
     }
+}
+
+#[test]
+fn with_auditor_accounts_set_only_those_auditors_can_ever_be_trusted() {
+    let e = parse_with_auditors(&valid(), &[], &["111122223333"]).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::AuditorNotAllowed);
+    assert_eq!(e.field_name(), Some("auditor_account"));
+    assert_eq!(e.code().as_str(), "auditor_not_allowed");
+    assert!(parse_with_auditors(&valid(), &[], &["111122223333", "210987654321"]).is_ok());
+    assert!(
+        parse_with_auditors(&valid(), &[], &[]).is_ok(),
+        "unset: any account"
+    );
 }
 
 #[test]

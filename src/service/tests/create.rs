@@ -138,18 +138,63 @@ async fn another_target_account_must_be_listed_in_target_accounts() {
 }
 
 #[tokio::test]
-async fn a_principal_iam_refuses_is_a_rejection_naming_principals_and_leaves_no_role() {
+async fn a_principal_iam_refuses_is_a_rejection_naming_it_and_the_ticket_stays_open() {
+    let h = harness();
+    let mut req = request_json("AUD-TYPO");
+    req["principals"] = json!([AUDITOR_ROLE, "arn:aws:iam::210987654321:role/Typo"]);
+    h.iam.fail_next(
+        IamOp::Provision,
+        ProvisionError::Rejected(
+            "Invalid principal in policy: \"AWS\":\"arn:aws:iam::210987654321:role/Typo\"".into(),
+        ),
+    );
+    let e = h.create(&req).await.unwrap_err();
+    assert_eq!(code(&e), (ErrorCode::InvalidField, Some("principals[1]")));
+    assert_eq!(h.iam.role_count(), 0, "no role is left");
+    let g = h.store.grant("AUD-TYPO").unwrap();
+    assert_eq!(
+        (g.status, g.is_ended(), g.refused),
+        (GrantStatus::Failed, false, true)
+    );
+    assert_eq!(g.due_at(), None, "the sweeper does not retry a refusal");
+    // The corrected request is granted; the refusal stays in the history.
+    let corrected = h.create(&request_json("AUD-TYPO")).await.unwrap();
+    assert!(matches!(corrected, Created::New(_)));
+    let g = corrected.grant();
+    assert_eq!(g.status, GrantStatus::Active);
+    assert_eq!(g.principals.len(), 1);
+    assert!(!g.refused);
+    let reasons: Vec<String> = h
+        .store
+        .events("AUD-TYPO")
+        .into_iter()
+        .map(|e| e.reason)
+        .collect();
+    assert_eq!(reasons.len(), 4, "{reasons:?}");
+    assert!(
+        reasons[1].starts_with("IAM refused the request: Invalid principal"),
+        "{reasons:?}"
+    );
+    assert_eq!(reasons[2], "a corrected request after a refusal");
+    assert_eq!(reasons[3], "role provisioned");
+}
+
+#[tokio::test]
+async fn the_same_request_after_a_refusal_is_tried_again_once_what_iam_refused_exists() {
     let h = harness();
     h.iam.fail_next(
         IamOp::Provision,
         ProvisionError::Rejected("Invalid principal in policy".into()),
     );
-    let e = h.create(&request_json("AUD-TYPO")).await.unwrap_err();
+    let e = h.create(&request_json("AUD-NEW-ROLE")).await.unwrap_err();
     assert_eq!(code(&e), (ErrorCode::InvalidField, Some("principals")));
-    assert_eq!(h.iam.role_count(), 0);
-    let g = h.store.grant("AUD-TYPO").unwrap();
-    assert_eq!(g.status, GrantStatus::Failed);
-    assert!(g.is_ended(), "version 1: the refused ticket is used up");
+    // The auditor's role now exists: the same request goes through.
+    let again = h.create(&request_json("AUD-NEW-ROLE")).await.unwrap();
+    assert_eq!(again.grant().status, GrantStatus::Active);
+    assert_eq!(
+        h.store.events("AUD-NEW-ROLE")[2].reason,
+        "the same request sent again after a refusal"
+    );
 }
 
 #[tokio::test]
@@ -162,12 +207,12 @@ async fn a_role_of_that_name_that_is_not_ours_is_never_adopted() {
     let e = h.create(&request_json("AUD-SQUAT")).await.unwrap_err();
     assert_eq!(e.code(), ErrorCode::Conflict);
     let g = h.store.grant("AUD-SQUAT").unwrap();
-    assert_eq!((g.status, g.is_ended()), (GrantStatus::Failed, true));
-    assert_eq!(
-        h.iam.count(IamOp::Teardown),
-        0,
-        "nothing of someone else's is touched"
+    assert_eq!((g.status, g.refused), (GrantStatus::Failed, true));
+    assert!(
+        !g.is_ended(),
+        "it never had a role of ours: the ticket stays open"
     );
+    assert_eq!(h.iam.role_count(), 0);
 }
 
 #[tokio::test]

@@ -79,35 +79,61 @@ async fn a_sweep_resumes_a_stale_pending_grant_and_leaves_a_fresh_one_alone() {
 }
 
 #[tokio::test]
-async fn a_grant_that_keeps_failing_to_provision_is_given_up_and_cleaned_up() {
+async fn provisioning_is_retried_while_the_window_is_open_and_ends_with_the_window() {
     let h = harness();
-    for _ in 0..crate::service::create::MAX_PROVISION_ATTEMPTS {
+    // A misconfiguration (the boundary missing in the account, say) for half an hour.
+    for _ in 0..7 {
         h.iam.fail_next(
             IamOp::Provision,
             ProvisionError::Aws(anyhow::anyhow!("NoSuchEntity: boundary")),
         );
     }
-    let _ = h.create(&request_json("AUD-GIVEUP")).await;
-    for minute in 1..crate::service::create::MAX_PROVISION_ATTEMPTS {
+    let _ = h.create(&request_json("AUD-PATIENT")).await;
+    for minute in 1..=6 {
         let r = h
             .service
-            .sweep(sweep_at(now() + Duration::minutes(i64::from(minute))))
+            .sweep(sweep_at(now() + Duration::minutes(5 * minute)))
             .await
             .unwrap();
         assert_eq!(r.failed.len(), 1, "attempt {minute} fails and is reported");
+        let g = h.store.grant("AUD-PATIENT").unwrap();
+        assert!(!g.is_ended(), "never given up while the window is open");
+    }
+    assert_eq!(h.store.grant("AUD-PATIENT").unwrap().attempts, 7);
+    // Fixed: the next sweep provisions it.
+    let r = h
+        .service
+        .sweep(sweep_at(now() + Duration::minutes(35)))
+        .await
+        .unwrap();
+    assert_eq!(r.resumed, ["AUD-PATIENT"]);
+    // A grant that never got its role ends with its window, nothing left.
+    h.iam.fail_next(
+        IamOp::Provision,
+        ProvisionError::Aws(anyhow::anyhow!("NoSuchEntity: boundary")),
+    );
+    let mut short = request_json("AUD-NEVER");
+    short["duration"] = json!("1h");
+    let _ = h.create(&short).await;
+    for _ in 0..20 {
+        h.iam.fail_next(
+            IamOp::Provision,
+            ProvisionError::Aws(anyhow::anyhow!("NoSuchEntity: boundary")),
+        );
     }
     let r = h
         .service
-        .sweep(sweep_at(now() + Duration::minutes(10)))
+        .sweep(sweep_at(now() + Duration::hours(2)))
         .await
         .unwrap();
-    assert_eq!(r.torn_down, ["AUD-GIVEUP"]);
-    let g = h.store.grant("AUD-GIVEUP").unwrap();
-    assert_eq!((g.status, g.is_ended()), (GrantStatus::Failed, true));
-    assert!(
-        g.end_reason
-            .unwrap()
-            .starts_with("gave up after 5 failed provisioning attempts")
+    assert_eq!(r.torn_down, ["AUD-NEVER"]);
+    let g = h.store.grant("AUD-NEVER").unwrap();
+    assert_eq!(
+        (g.status, g.end_reason.as_deref()),
+        (
+            GrantStatus::Expired,
+            Some("window ended before provisioning completed")
+        )
     );
 }
 
