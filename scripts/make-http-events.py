@@ -12,6 +12,10 @@ import pathlib
 DEMO_SECRET = b"audit-grants-demo-webhook-secret"
 DEMO_BEARER = "audit-grants-demo-bearer-token-01"
 EVENTS = pathlib.Path(__file__).resolve().parent.parent / "events"
+# When the samples were "sent": revoke and extend bodies carry it as
+# requested_at, which must be within 5 minutes of the function's clock (tests
+# that replay the samples at another time re-stamp and re-sign them).
+SENT_AT = "2026-12-01T08:00:00Z"
 
 
 def grant_body(ticket):
@@ -88,13 +92,13 @@ samples = {
     # API Gateway HTTP API (Jira Automation "Send web request", signed by a proxy step).
     "http-apigw-create.json": event("apigw", "POST", "/grants", grant_body("AUD-2001")),
     "http-apigw-show.json": event("apigw", "GET", "/grants/AUD-2001", None),
-    "http-apigw-extend.json": event("apigw", "POST", "/grants/AUD-2001/extend", {"end": "2026-12-06T17:00:00Z"}),
-    "http-apigw-revoke.json": event("apigw", "POST", "/grants/AUD-2001/revoke", {"reason": "fieldwork finished early"}),
+    "http-apigw-extend.json": event("apigw", "POST", "/grants/AUD-2001/extend", {"ticket": "AUD-2001", "requested_at": SENT_AT, "end": "2026-12-06T17:00:00Z"}),
+    "http-apigw-revoke.json": event("apigw", "POST", "/grants/AUD-2001/revoke", {"ticket": "AUD-2001", "requested_at": SENT_AT, "reason": "fieldwork finished early"}),
     # Lambda Function URL (ServiceNow REST step); the create body arrives base64-encoded.
     "http-url-create.json": event("url", "POST", "/grants", grant_body("AUD-2002"), base64_body=True),
     "http-url-show.json": event("url", "GET", "/grants/AUD-2002", None),
-    "http-url-extend.json": event("url", "POST", "/grants/AUD-2002/extend", {"end": "2026-12-06T17:00:00Z"}),
-    "http-url-revoke.json": event("url", "POST", "/grants/AUD-2002/revoke", {"reason": "engagement cancelled"}),
+    "http-url-extend.json": event("url", "POST", "/grants/AUD-2002/extend", {"ticket": "AUD-2002", "requested_at": SENT_AT, "end": "2026-12-06T17:00:00Z"}),
+    "http-url-revoke.json": event("url", "POST", "/grants/AUD-2002/revoke", {"ticket": "AUD-2002", "requested_at": SENT_AT, "reason": "engagement cancelled"}),
     # A sender that can only set a static header (Jira Automation): a bearer token.
     "http-url-create-bearer.json": event("url", "POST", "/grants", grant_body("AUD-2003"), bearer=True),
 }

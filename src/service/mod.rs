@@ -219,8 +219,7 @@ impl GrantService {
     /// Runs SPEC.md's IAM teardown of `grant`'s role (every step tolerates
     /// "already done"); `context` says why, for the error.
     async fn remove_role(&self, grant: &Grant, context: &'static str) -> Result<()> {
-        self.provisioner
-            .teardown(&grant.role_ref(), self.clock.now())
+        self.teardown_role(grant)
             .await
             .map_err(|e| internal(anyhow::Error::new(e).context(context)))
     }

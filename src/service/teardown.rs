@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use crate::domain::{Ending, Grant, GrantStatus, Reason, Ticket};
 use crate::error::Result;
 use crate::metrics::Metric;
+use crate::ports::ProvisionError;
 
 use super::{CONFLICT_RETRIES, GrantService, internal};
 
@@ -117,6 +118,20 @@ impl GrantService {
         )))
     }
 
+    /// SPEC.md's IAM teardown of the grant's role. A refused grant has no role
+    /// of ours: one that carries its name belongs to someone else and is
+    /// never touched, so finding it is "nothing to do".
+    pub(super) async fn teardown_role(&self, grant: &Grant) -> Result<(), ProvisionError> {
+        match self
+            .provisioner
+            .teardown(&grant.role_ref(), self.clock.now())
+            .await
+        {
+            Err(ProvisionError::ForeignRole(_)) if grant.refused => Ok(()),
+            other => other,
+        }
+    }
+
     /// Waits (bounded) for another invocation's teardown: the grant once it is no
     /// longer `revoking`, or `None` if it still is when the wait is over.
     async fn await_teardown(&self, ticket: &Ticket) -> Result<Option<Grant>> {
@@ -134,11 +149,7 @@ impl GrantService {
     /// records the end. `None`: someone else wrote the grant meanwhile.
     async fn finish_teardown(&self, grant: Grant) -> Result<Option<Grant>> {
         let started = std::time::Instant::now();
-        match self
-            .provisioner
-            .teardown(&grant.role_ref(), self.clock.now())
-            .await
-        {
+        match self.teardown_role(&grant).await {
             Ok(()) => {
                 self.metrics.put(
                     Metric::TeardownLatency,

@@ -140,3 +140,16 @@ pub fn project_dir() -> std::path::PathBuf {
         .expect("testkit/ lies in the project")
         .to_path_buf()
 }
+
+/// A revoke or extend webhook body as a ticketing system signs it: its ticket,
+/// `requested_at` (now, by the test's clock) and the given fields.
+pub fn change_body(ticket: &str, now: DateTime<Utc>, fields: Value) -> Vec<u8> {
+    let mut body = serde_json::json!({
+        "ticket": ticket,
+        "requested_at": audit_grants::domain::format_timestamp(now),
+    });
+    if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), fields) {
+        body.extend(extra);
+    }
+    serde_json::to_vec(&body).expect("JSON serialises")
+}

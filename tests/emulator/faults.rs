@@ -46,7 +46,11 @@ async fn assert_converged_grant(env: &TestEnv, what: &str) -> &'static str {
                 vec!["arn:aws:iam::aws:policy/SecurityAudit".to_owned()],
                 "{what}"
             );
-            assert!(env.inline(&ticket().role_name()).await.is_empty(), "{what}");
+            assert_eq!(
+                env.inline(&ticket().role_name()).await,
+                ["AuditGrantWindow"],
+                "{what}"
+            );
             let r = env.role(&ticket().role_name()).await.unwrap();
             assert_eq!(
                 r.permissions_boundary()

@@ -3,7 +3,7 @@
 
 use crate::common;
 
-use audit_grants::domain::{GrantStatus, Ticket};
+use audit_grants::domain::{GrantStatus, Ticket, format_timestamp};
 use audit_grants::error::{Error, ErrorCode};
 use audit_grants::service::Created;
 use chrono::Duration;
@@ -100,7 +100,28 @@ async fn a_grant_creates_exactly_the_role_spec_md_describes() {
         env.attached(&name).await,
         vec!["arn:aws:iam::aws:policy/SecurityAudit".to_owned()]
     );
-    assert!(env.inline(&name).await.is_empty());
+    // One inline policy: the window deny, shutting even live sessions outside it.
+    assert_eq!(env.inline(&name).await, ["AuditGrantWindow"]);
+    let window_deny = env
+        .clients
+        .iam
+        .get_role_policy()
+        .role_name(&name)
+        .policy_name("AuditGrantWindow")
+        .send()
+        .await
+        .unwrap();
+    let window_deny: Value =
+        serde_json::from_str(&url_decode(window_deny.policy_document())).unwrap();
+    assert_eq!(
+        window_deny,
+        json!({"Version": "2012-10-17", "Statement": [
+            {"Sid": "BeforeTheWindow", "Effect": "Deny", "Action": ["*"], "Resource": ["*"],
+             "Condition": {"DateLessThan": {"aws:CurrentTime": format_timestamp(grant.window.start())}}},
+            {"Sid": "AfterTheWindow", "Effect": "Deny", "Action": ["*"], "Resource": ["*"],
+             "Condition": {"DateGreaterThan": {"aws:CurrentTime": format_timestamp(grant.window.end())}}},
+        ]})
+    );
 
     // The record and its history.
     let (stored, history) = env

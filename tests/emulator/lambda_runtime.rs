@@ -63,8 +63,14 @@ fn sample(name: &str) -> Value {
     if name == "extend-request.json" {
         ev["detail"]["end"] = json!(new_end);
     }
-    if name.starts_with("http-") && name.contains("extend") {
-        let body = json!({"end": new_end}).to_string();
+    // Signed revoke and extend bodies are dated: sent now, signed again.
+    if name.starts_with("http-") && (name.contains("extend") || name.contains("revoke")) {
+        let mut body: Value = serde_json::from_str(ev["body"].as_str().unwrap()).unwrap();
+        body["requested_at"] = json!(format_timestamp(chrono::Utc::now()));
+        if name.contains("extend") {
+            body["end"] = json!(new_end);
+        }
+        let body = body.to_string();
         ev["headers"]["x-hub-signature-256"] = json!(audit_grants::lambda::webhook_auth::sign(
             DEMO_SECRET.as_bytes(),
             body.as_bytes()
@@ -149,7 +155,12 @@ async fn the_binary_answers_every_event_file_through_the_runtime_api() {
     assert_eq!(status, 201, "{bearer}");
     let (status, _) = http(
         api.invoke(
-            http_event("POST", "/grants/AUD-2003/revoke", b"{}", None),
+            http_event(
+                "POST",
+                "/grants/AUD-2003/revoke",
+                &change_body("AUD-2003", chrono::Utc::now(), json!({})),
+                None,
+            ),
             WAIT,
         )
         .await,

@@ -185,7 +185,7 @@ async fn a_live_grants_role_changed_out_of_band_is_brought_back_to_the_approved_
             vec!["arn:aws:iam::aws:policy/SecurityAudit".to_owned()],
             "{t}"
         );
-        assert!(env.inline(&role_name(t)).await.is_empty(), "{t}");
+        assert_eq!(env.inline(&role_name(t)).await, ["AuditGrantWindow"], "{t}");
         let role = env.role(&role_name(t)).await.unwrap();
         assert_eq!(
             role.permissions_boundary()
@@ -221,6 +221,14 @@ async fn a_live_grant_whose_role_was_deleted_out_of_band_is_ended() {
         .detach_role_policy()
         .role_name(&name)
         .policy_arn("arn:aws:iam::aws:policy/SecurityAudit")
+        .send()
+        .await
+        .unwrap();
+    env.clients
+        .iam
+        .delete_role_policy()
+        .role_name(&name)
+        .policy_name("AuditGrantWindow")
         .send()
         .await
         .unwrap();

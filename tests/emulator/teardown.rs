@@ -108,8 +108,11 @@ async fn teardown_runs_in_the_order_spec_md_gives() {
             "iam:DetachRolePolicy",
             "iam:ListRolePolicies",
             "iam:DeleteRolePolicy",
+            "iam:DeleteRolePolicy",
             "iam:DeleteRole",
-        ]
+        ],
+        "deny old sessions, trust no one, detach, delete the inline policies \
+         (AuditGrantWindow, then the session deny), delete the role"
     );
 }
 
@@ -125,6 +128,12 @@ async fn teardown_completes_when_pieces_are_already_gone_or_extra_ones_were_adde
     iam.detach_role_policy()
         .role_name(&gone)
         .policy_arn("arn:aws:iam::aws:policy/SecurityAudit")
+        .send()
+        .await
+        .unwrap();
+    iam.delete_role_policy()
+        .role_name(&gone)
+        .policy_name("AuditGrantWindow")
         .send()
         .await
         .unwrap();
@@ -428,15 +437,24 @@ async fn teardown_never_touches_a_role_of_the_same_name_that_is_not_ours() {
         .await
         .unwrap();
     assert_eq!(g.status, GrantStatus::Failed);
-    assert!(g.is_ended());
+    assert!(
+        !g.is_ended() && g.refused,
+        "it never had a role: the ticket stays open"
+    );
     // Never adopted (its trust is not ours), never deleted either.
     let trust = env.trust_policy(&name).await;
     assert_eq!(trust["Statement"][0]["Principal"]["AWS"], "*");
-    env.service
+    let revoked = env
+        .service
         .revoke(&Ticket::parse("AUD-SQUAT").unwrap(), None)
         .await
         .unwrap();
+    assert_eq!(revoked.status, GrantStatus::Revoked);
     assert!(env.role(&name).await.is_some());
+    assert_eq!(
+        env.trust_policy(&name).await["Statement"][0]["Principal"]["AWS"],
+        "*"
+    );
 }
 
 #[tokio::test]

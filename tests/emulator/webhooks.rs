@@ -127,7 +127,12 @@ async fn http_status_codes_follow_the_contract() {
     );
     let (status, body) = call(
         &env,
-        http_event("POST", "/grants/AUD-NONE/revoke", b"{}", None),
+        http_event(
+            "POST",
+            "/grants/AUD-NONE/revoke",
+            &change_body("AUD-NONE", env.now(), json!({})),
+            None,
+        ),
     )
     .await;
     assert_eq!(
@@ -148,7 +153,12 @@ async fn http_status_codes_follow_the_contract() {
     // The reason is optional.
     let (status, body) = call(
         &env,
-        http_event("POST", "/grants/AUD-HTTP/revoke", b"{}", None),
+        http_event(
+            "POST",
+            "/grants/AUD-HTTP/revoke",
+            &change_body("AUD-HTTP", env.now(), json!({})),
+            None,
+        ),
     )
     .await;
     assert_eq!((status, body["status"].as_str()), (200, Some("revoked")));
@@ -171,7 +181,11 @@ async fn hostile_requests_are_refused_and_change_nothing() {
     let good_sig = sign(DEMO_SECRET.as_bytes(), &grant);
     let nested = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
     let big = format!("{{\"ticket\":\"{}\"}}", "x".repeat(100 * 1024));
-    let revoke_other = br#"{"ticket":"AUD-OTHER","reason":"x"}"#;
+    let now = env.now();
+    let revoke_other = change_body("AUD-OTHER", now, json!({"reason": "x"}));
+    let revoke_live = change_body("AUD-LIVE", now, json!({"reason": "x"}));
+    let stale = change_body("AUD-LIVE", now - chrono::Duration::minutes(6), json!({}));
+    let early = change_body("AUD-LIVE", now + chrono::Duration::minutes(6), json!({}));
     let cases: Vec<(&str, Value, u64, &str)> = vec![
         (
             "missing signature",
@@ -272,9 +286,43 @@ async fn hostile_requests_are_refused_and_change_nothing() {
         ),
         (
             "ticket in the path differs from the body",
-            http_event("POST", "/grants/AUD-LIVE/revoke", revoke_other, None),
+            http_event("POST", "/grants/AUD-LIVE/revoke", &revoke_other, None),
             400,
             "invalid_field",
+        ),
+        (
+            "a revoke body that does not name its ticket",
+            http_event(
+                "POST",
+                "/grants/AUD-LIVE/revoke",
+                br#"{"reason":"x"}"#,
+                None,
+            ),
+            400,
+            "missing_field",
+        ),
+        (
+            "a signed body captured more than 5 minutes ago",
+            http_event("POST", "/grants/AUD-LIVE/revoke", &stale, None),
+            400,
+            "stale_request",
+        ),
+        (
+            "a signed body dated more than 5 minutes ahead",
+            http_event("POST", "/grants/AUD-LIVE/revoke", &early, None),
+            400,
+            "stale_request",
+        ),
+        (
+            "a signed extend body replayed on the revoke route",
+            http_event(
+                "POST",
+                "/grants/AUD-LIVE/revoke",
+                &change_body("AUD-LIVE", now, json!({"end": "2026-12-02T00:00:00Z"})),
+                None,
+            ),
+            400,
+            "unknown_field",
         ),
         (
             "path traversal",
@@ -289,14 +337,19 @@ async fn hostile_requests_are_refused_and_change_nothing() {
             "invalid_field",
         ),
         (
-            "encoded slash in the ticket",
-            http_event("POST", "/grants/AUD-LIVE%2F..%2Fx/revoke", b"{}", None),
+            "an encoded slash names another ticket, never another route",
+            http_event(
+                "POST",
+                "/grants/AUD-LIVE%2F..%2Fx/revoke",
+                &revoke_live,
+                None,
+            ),
             400,
             "invalid_field",
         ),
         (
-            "encoded ticket",
-            http_event("GET", "/grants/AUD%2DLIVE", b"", None),
+            "a double-encoded ticket",
+            http_event("GET", "/grants/AUD%252FLIVE", b"", None),
             400,
             "invalid_field",
         ),
@@ -335,7 +388,7 @@ async fn hostile_requests_are_refused_and_change_nothing() {
             http_event(
                 "POST",
                 "/grants/AUD-LIVE/revoke",
-                br#"{"force":true}"#,
+                &change_body("AUD-LIVE", now, json!({"force": true})),
                 None,
             ),
             400,
@@ -343,7 +396,12 @@ async fn hostile_requests_are_refused_and_change_nothing() {
         ),
         (
             "extend without an end",
-            http_event("POST", "/grants/AUD-LIVE/extend", b"{}", None),
+            http_event(
+                "POST",
+                "/grants/AUD-LIVE/extend",
+                &change_body("AUD-LIVE", now, json!({})),
+                None,
+            ),
             400,
             "missing_field",
         ),
@@ -352,7 +410,7 @@ async fn hostile_requests_are_refused_and_change_nothing() {
             http_event(
                 "POST",
                 "/grants/AUD-LIVE/extend",
-                br#"{"end":"2026-11-01T00:00:00Z"}"#,
+                &change_body("AUD-LIVE", now, json!({"end": "2026-11-01T00:00:00Z"})),
                 None,
             ),
             400,
@@ -363,7 +421,7 @@ async fn hostile_requests_are_refused_and_change_nothing() {
             http_event(
                 "POST",
                 "/grants/AUD-LIVE/extend",
-                br#"{"end":"2027-01-15T00:00:00Z"}"#,
+                &change_body("AUD-LIVE", now, json!({"end": "2027-01-15T00:00:00Z"})),
                 None,
             ),
             400,
