@@ -3,7 +3,8 @@
 //! `execute` runs it on the service. Past this point nothing is raw JSON.
 
 use crate::domain::{
-    ExtendRequest, Grant, GrantRequestBody, GrantStatus, HistoryEvent, RevokeRequest, Ticket,
+    ExtendRequest, Grant, GrantRequestBody, GrantStatus, HistoryEvent, Origin, RevokeRequest,
+    Ticket,
 };
 use crate::error::Result;
 use crate::service::{Created, GrantService, Mode, ReconcileReport, SweepReport};
@@ -37,11 +38,15 @@ pub enum Outcome {
     Reconciled(ReconcileReport),
 }
 
-pub async fn execute(service: &GrantService, command: Command) -> Result<Outcome> {
+/// Runs `command` on the service; `origin` (who asked) is recorded with every
+/// change it makes.
+pub async fn execute(service: &GrantService, command: Command, origin: &Origin) -> Result<Outcome> {
     Ok(match command {
-        Command::Create(body) => Outcome::Created(service.create(&body).await?),
-        Command::Revoke(r) => Outcome::Grant(service.revoke(&r.ticket, r.reason.as_ref()).await?),
-        Command::Extend(r) => Outcome::Grant(service.extend(&r.ticket, r.end).await?),
+        Command::Create(body) => Outcome::Created(service.create(&body, origin).await?),
+        Command::Revoke(r) => {
+            Outcome::Grant(service.revoke(&r.ticket, r.reason.as_ref(), origin).await?)
+        }
+        Command::Extend(r) => Outcome::Grant(service.extend(&r.ticket, r.end, origin).await?),
         Command::Get(ticket) => Outcome::Grant(service.get(&ticket).await?),
         Command::Show(ticket) => {
             let (grant, history) = service.show(&ticket).await?;

@@ -338,6 +338,12 @@ fn event_item(ticket: &Ticket, e: &HistoryEvent) -> Item {
     if let Some(from) = e.from {
         item.insert("from".into(), s(from.as_str()));
     }
+    if let Some(origin) = &e.origin {
+        item.insert(
+            "origin".into(),
+            s(serde_json::to_string(origin).expect("an origin serialises")),
+        );
+    }
     item
 }
 
@@ -447,6 +453,11 @@ fn event_from_item(item: &Item) -> anyhow::Result<HistoryEvent> {
         to: parse(GrantStatus::parse(r.str("to")?), "status")?,
         reason: r.str("reason")?.to_owned(),
         version: r.num("version")?,
+        origin: r
+            .opt("origin")
+            .map(serde_json::from_str)
+            .transpose()
+            .map_err(anyhow::Error::from)?,
     })
 }
 

@@ -17,7 +17,7 @@ use crate::aws::AwsClients;
 use crate::command::{Command, Outcome, SweepOptions};
 use crate::config::Settings;
 use crate::domain::{
-    ExtendRequest, GrantRequestBody, GrantStatus, RevokeRequest, Ticket, parse_reason,
+    ExtendRequest, GrantRequestBody, GrantStatus, Origin, RevokeRequest, Ticket, parse_reason,
     parse_ticket_field, parse_timestamp,
 };
 use crate::error::Error;
@@ -299,7 +299,8 @@ async fn execute(function: &Function, cli: CliCommand) -> Result<ExitCode, Error
     }
     let now = function.service.now();
     let (command, json) = command_of(cli, now)?;
-    let outcome = crate::command::execute(&function.service, command).await?;
+    let origin = Origin::cli(&local_user());
+    let outcome = crate::command::execute(&function.service, command, &origin).await?;
     let failed = match outcome {
         Outcome::Created(created) => {
             print_grant(created.grant(), json);

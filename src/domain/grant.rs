@@ -130,6 +130,14 @@ pub struct Transition {
     pub event: HistoryEvent,
 }
 
+impl Transition {
+    /// The change as asked for by `origin` (recorded with it).
+    pub fn asked_by(mut self, origin: &super::Origin) -> Self {
+        self.event.origin = Some(origin.clone());
+        self
+    }
+}
+
 /// A transition the state machine does not allow from the grant's status.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("grant {ticket} is {from}: it cannot be {attempted}")]
@@ -331,6 +339,7 @@ impl Grant {
                 to: next.status,
                 reason: reason.to_owned(),
                 version: next.version,
+                origin: None,
             },
             grant: next,
         }
@@ -425,6 +434,10 @@ pub struct HistoryEvent {
     pub reason: String,
     /// The version of the grant this change produced (orders events at one instant).
     pub version: u64,
+    /// Who asked for it, for the changes someone asks for (create, revoke,
+    /// extend); `None` for what the function does on its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<super::Origin>,
 }
 
 fn ser_time<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {

@@ -4,6 +4,7 @@
 mod change;
 mod grant;
 pub mod json;
+mod origin;
 mod request;
 mod role;
 mod values;
@@ -17,6 +18,7 @@ pub use grant::{
     ATTEMPTS_BEFORE_ALARM, Ending, Grant, GrantStatus, HistoryEvent, IllegalTransition,
     STALE_AFTER, Transition, format_timestamp_precise,
 };
+pub use origin::Origin;
 pub use request::{GrantRequest, GrantRequestBody, MAX_PRINCIPALS, REQUEST_FIELDS, RequestRules};
 pub use role::{
     MANAGED_BY, RoleRef, TAG_EXPIRES_AT, TAG_MANAGED_BY, TAG_REQUESTED_BY, TAG_TICKET, tag_value,

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::schedule::sweep_now;
 use crate::command::{Command, Outcome};
-use crate::domain::{ExtendRequest, GrantRequestBody, RevokeRequest};
+use crate::domain::{ExtendRequest, GrantRequestBody, Origin, RevokeRequest};
 use crate::error::{Error, ErrorCode, Result};
 
 pub const GRANT_REQUESTED: &str = "Audit Grant Requested";
@@ -15,12 +15,13 @@ pub const REVOKE_REQUESTED: &str = "Audit Grant Revoke Requested";
 pub const EXTEND_REQUESTED: &str = "Audit Grant Extend Requested";
 pub const SCHEDULED_EVENT: &str = "Scheduled Event";
 
-/// The command an EventBridge event asks for.
+/// The command an EventBridge event asks for, and who sent it (its `source`
+/// and `id`, recorded in the grant's history).
 pub fn command(
     event: Value,
     now: DateTime<Utc>,
     deadline: Option<tokio::time::Instant>,
-) -> Result<Command> {
+) -> Result<(Command, Origin)> {
     let detail_type = event.get("detail-type");
     if detail_type.is_some_and(|d| !d.is_string()) {
         return Err(Error::field(
@@ -45,20 +46,22 @@ pub fn command(
     })?;
     if scheduled {
         // Swept by the wall clock, not the schedule's own `time`.
-        return Ok(sweep_now(now, deadline));
+        return Ok((sweep_now(now, deadline), Origin::Schedule));
     }
-    match event.detail_type.as_str() {
-        GRANT_REQUESTED => Ok(Command::Create(Box::new(GrantRequestBody::from_json(
-            &event.detail,
-        )?))),
-        REVOKE_REQUESTED => Ok(Command::Revoke(RevokeRequest::from_json(&event.detail)?)),
-        EXTEND_REQUESTED => Ok(Command::Extend(ExtendRequest::from_json(&event.detail)?)),
-        other => Err(Error::field(
-            ErrorCode::InvalidRequest,
-            "detail-type",
-            format!("unsupported detail-type {other:?}"),
-        )),
-    }
+    let origin = Origin::eventbridge(&event.source, event.id.as_deref());
+    let command = match event.detail_type.as_str() {
+        GRANT_REQUESTED => Command::Create(Box::new(GrantRequestBody::from_json(&event.detail)?)),
+        REVOKE_REQUESTED => Command::Revoke(RevokeRequest::from_json(&event.detail)?),
+        EXTEND_REQUESTED => Command::Extend(ExtendRequest::from_json(&event.detail)?),
+        other => {
+            return Err(Error::field(
+                ErrorCode::InvalidRequest,
+                "detail-type",
+                format!("unsupported detail-type {other:?}"),
+            ));
+        }
+    };
+    Ok((command, origin))
 }
 
 /// What an EventBridge or scheduled invocation answers: the grant view (with

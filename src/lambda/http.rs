@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use super::Function;
 use super::webhook_auth::SIGNATURE_HEADER;
 use crate::command::{Command, Outcome};
-use crate::domain::{ExtendRequest, GrantRequestBody, RevokeRequest, Ticket};
+use crate::domain::{ExtendRequest, GrantRequestBody, Origin, RevokeRequest, Ticket};
 use crate::error::{Error, ErrorCode, Result};
 use crate::service::Created;
 
@@ -170,6 +170,16 @@ fn json_body(body: &[u8]) -> Result<Value> {
     Ok(value)
 }
 
+/// Who sent a webhook, as API Gateway or the Function URL saw it.
+fn origin_of(request: &ApiGatewayV2httpRequest) -> Origin {
+    let context = &request.request_context;
+    Origin::webhook(
+        context.http.source_ip.as_deref(),
+        context.http.user_agent.as_deref(),
+        context.request_id.as_deref(),
+    )
+}
+
 /// Answers one webhook: an HTTP response whatever happens.
 pub async fn handle(function: &Function, event: Value) -> Value {
     let response = match serde_json::from_value::<ApiGatewayV2httpRequest>(event) {
@@ -232,7 +242,7 @@ async fn respond(
     };
     let with_secrets = route != Route::Show;
     Ok(
-        match crate::command::execute(&function.service, command).await? {
+        match crate::command::execute(&function.service, command, &origin_of(request)).await? {
             Outcome::Created(created) => {
                 let status = if matches!(created, Created::New(_)) {
                     201

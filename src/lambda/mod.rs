@@ -78,17 +78,18 @@ async fn route(
     {
         return Ok(http::handle(function, event).await);
     }
-    let command = if obj.contains_key("detail-type") {
+    let (command, origin) = if obj.contains_key("detail-type") {
         eventbridge::command(event, function.service.now(), deadline)?
     } else if obj.contains_key("action") {
-        schedule::command(obj, function.service.now(), deadline)?
+        let command = schedule::command(obj, function.service.now(), deadline)?;
+        (command, crate::domain::Origin::Schedule)
     } else {
         return Err(Error::reject(
             ErrorCode::InvalidRequest,
             "unsupported event: expected an EventBridge event, an HTTP request or {\"action\": \"sweep\"}",
         ));
     };
-    let outcome = crate::command::execute(&function.service, command).await?;
+    let outcome = crate::command::execute(&function.service, command, &origin).await?;
     Ok(eventbridge::result(outcome))
 }
 

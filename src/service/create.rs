@@ -2,7 +2,7 @@
 
 use crate::domain::{
     ATTEMPTS_BEFORE_ALARM, Grant, GrantRequest, GrantRequestBody, GrantStatus, HistoryEvent,
-    RequestRules,
+    Origin, RequestRules,
 };
 use crate::error::{Error, ErrorCode, Result};
 use crate::metrics::Metric;
@@ -31,10 +31,10 @@ impl Created {
 impl GrantService {
     /// Creates the grant a request asks for; a replay of the same request returns
     /// the grant as it is. Nothing is written unless the request is valid.
-    pub async fn create(&self, body: &GrantRequestBody) -> Result<Created> {
+    pub async fn create(&self, body: &GrantRequestBody, origin: &Origin) -> Result<Created> {
         let ticket = body.ticket()?;
         if let Some(existing) = self.store.get(&ticket).await.map_err(store_err)? {
-            return self.redeliver(existing, body).await;
+            return self.redeliver(existing, body, origin).await;
         }
         let request = self.parse_request(body).await?;
         let grant = self.new_pending_grant(request).await?;
@@ -44,13 +44,14 @@ impl GrantService {
             to: GrantStatus::Pending,
             reason: "grant requested".into(),
             version: grant.version,
+            origin: Some(origin.clone()),
         };
         match self.store.insert(&grant, &event).await {
             Ok(()) => {}
             Err(StoreError::AlreadyExists) => {
                 // A concurrent delivery of the same ticket won the race.
                 let existing = self.existing_grant(&ticket).await?;
-                return self.redeliver(existing, body).await;
+                return self.redeliver(existing, body, origin).await;
             }
             Err(e) => return Err(store_err(e)),
         }
@@ -125,20 +126,23 @@ impl GrantService {
     /// A ticket seen before: the same request is answered with the grant as it
     /// is (resuming a provisioning that never finished); anything else is a
     /// conflict, and an ended ticket is never granted again.
-    async fn redeliver(&self, existing: Grant, body: &GrantRequestBody) -> Result<Created> {
+    async fn redeliver(
+        &self,
+        existing: Grant,
+        body: &GrantRequestBody,
+        origin: &Origin,
+    ) -> Result<Created> {
         if existing.refused {
             // IAM refused the last attempt and left nothing: the ticket is
             // open for this request, corrected or the same one again.
             let request = self.parse_request(body).await?;
             let fresh = self.new_pending_grant(request).await?;
-            return match self
-                .commit(&existing, |g, at| g.request_again(fresh, at))
-                .await
-            {
+            let step = |g: &Grant, at| g.request_again(fresh, at).map(|t| t.asked_by(origin));
+            return match self.commit(&existing, step).await {
                 Ok(pending) => self.provision(pending).await.map(Created::New),
                 Err(e) if e.lost_race() => {
                     let current = self.existing_grant(&existing.ticket).await?;
-                    Box::pin(self.redeliver(current, body)).await
+                    Box::pin(self.redeliver(current, body, origin)).await
                 }
                 Err(e) => Err(e.into()),
             };

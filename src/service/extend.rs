@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::{Grant, GrantStatus, Ticket, format_duration, format_timestamp};
+use crate::domain::{Grant, GrantStatus, Origin, Ticket, format_duration, format_timestamp};
 use crate::error::{Error, ErrorCode, Result};
 use crate::policy;
 use crate::ports::WindowUpdate;
@@ -13,7 +13,12 @@ impl GrantService {
     /// Moves the end of an active grant: record, trust condition and expiry tag.
     /// Later or earlier, never before now, never past `MAX_GRANT_DURATION`
     /// from its start.
-    pub async fn extend(&self, ticket: &Ticket, end: DateTime<Utc>) -> Result<Grant> {
+    pub async fn extend(
+        &self,
+        ticket: &Ticket,
+        end: DateTime<Utc>,
+        origin: &Origin,
+    ) -> Result<Grant> {
         for _ in 0..CONFLICT_RETRIES {
             let grant = self.existing_grant(ticket).await?;
             if grant.status != GrantStatus::Active || grant.is_ended() {
@@ -51,7 +56,8 @@ impl GrantService {
             let updated = if grant.window == window {
                 grant // a replay, or a retry after IAM failed: re-apply IAM only
             } else {
-                match self.commit(&grant, |g, at| g.move_window(window, at)).await {
+                let step = |g: &Grant, at| g.move_window(window, at).map(|t| t.asked_by(origin));
+                match self.commit(&grant, step).await {
                     Ok(g) => g,
                     Err(e) if e.lost_race() => continue,
                     Err(e) => return Err(e.into()),

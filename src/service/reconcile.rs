@@ -114,6 +114,7 @@ impl GrantService {
                 ending: Ending::Revoked,
                 reason: ROLE_DELETED_OUT_OF_BAND,
                 due_as_of: None,
+                origin: None,
             };
             if let Err(e) = self.end_grant(&grant.ticket, &request, None).await {
                 report.failed.push(SweepFailure {

@@ -155,6 +155,7 @@ impl GrantService {
                 "window ended"
             },
             due_as_of: Some(as_of),
+            origin: None,
         };
         let ticket = grant.ticket.clone();
         Ok(

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::{Ending, Grant, GrantStatus, Reason, Ticket};
+use crate::domain::{Ending, Grant, GrantStatus, Origin, Reason, Ticket};
 use crate::error::Result;
 use crate::metrics::Metric;
 use crate::ports::ProvisionError;
@@ -40,11 +40,18 @@ pub(super) struct EndRequest<'a> {
     /// For a sweep: the time it judges by. A grant no longer due then (its end
     /// was moved) is left alone, and a teardown in flight elsewhere is left to it.
     pub due_as_of: Option<DateTime<Utc>>,
+    /// Who asked (a revoke); `None` when the function ends it on its own.
+    pub origin: Option<&'a Origin>,
 }
 
 impl GrantService {
     /// Early revoke. Revoking an ended grant changes nothing.
-    pub async fn revoke(&self, ticket: &Ticket, reason: Option<&Reason>) -> Result<Grant> {
+    pub async fn revoke(
+        &self,
+        ticket: &Ticket,
+        reason: Option<&Reason>,
+        origin: &Origin,
+    ) -> Result<Grant> {
         let reason = reason
             .map(Reason::as_str)
             .filter(|r| !r.trim().is_empty())
@@ -53,6 +60,7 @@ impl GrantService {
             ending: Ending::Revoked,
             reason,
             due_as_of: None,
+            origin: Some(origin),
         };
         Ok(self.end_grant(ticket, &request, None).await?.into_grant())
     }
@@ -97,12 +105,14 @@ impl GrantService {
                 }
                 grant // a teardown failed or its invocation died: finish it
             } else {
-                match self
-                    .commit(&grant, |g, at| {
-                        g.begin_teardown(request.ending, request.reason, at)
+                let step = |g: &Grant, at| {
+                    let t = g.begin_teardown(request.ending, request.reason, at)?;
+                    Ok(match request.origin {
+                        Some(origin) => t.asked_by(origin),
+                        None => t,
                     })
-                    .await
-                {
+                };
+                match self.commit(&grant, step).await {
                     Ok(g) => g,
                     Err(e) if e.lost_race() => continue,
                     Err(e) => return Err(e.into()),

@@ -95,7 +95,10 @@ pub async fn create(
     request: &Value,
 ) -> audit_grants::error::Result<audit_grants::service::Created> {
     service
-        .create(&audit_grants::domain::GrantRequestBody::from_json(request)?)
+        .create(
+            &audit_grants::domain::GrantRequestBody::from_json(request)?,
+            &operator(),
+        )
         .await
 }
 
@@ -152,4 +155,9 @@ pub fn change_body(ticket: &str, now: DateTime<Utc>, fields: Value) -> Vec<u8> {
         body.extend(extra);
     }
     serde_json::to_vec(&body).expect("JSON serialises")
+}
+
+/// Who asks, in these tests.
+pub fn operator() -> audit_grants::domain::Origin {
+    audit_grants::domain::Origin::cli("test-operator")
 }

@@ -122,7 +122,7 @@ async fn a_grant_in_a_listed_target_account_is_made_and_torn_down_there() {
 
     // Teardown happens there too.
     let revoked = service
-        .revoke(&ticket, Some(&reason("done")))
+        .revoke(&ticket, Some(&reason("done")), &operator())
         .await
         .unwrap();
     assert_eq!(revoked.status, GrantStatus::Revoked);

@@ -63,6 +63,19 @@ async fn the_sample_events_grant_extend_revoke_and_sweep() {
             .contains("[profile audit-AUD-1042]")
     );
 
+    // The event's source and id are recorded with the request, as evidence.
+    let (_, history) = env
+        .service
+        .show(&audit_grants::domain::Ticket::parse("AUD-1042").unwrap())
+        .await
+        .unwrap();
+    let requested = serde_json::to_value(&history[0]).unwrap();
+    assert_eq!(
+        requested["origin"],
+        json!({"via": "eventbridge", "source": "com.example.ticketing",
+               "id": event("grant-request.json")["id"]})
+    );
+
     let extended = handle_event(s, event("extend-request.json"), None)
         .await
         .unwrap();

@@ -386,7 +386,7 @@ async fn a_write_applied_before_a_5xx_is_retried_by_the_sdk_with_its_token_and_a
     let created = create(&env.service, &request("AUD-TOKEN")).await.unwrap();
     let revoked = env
         .service
-        .revoke(&Ticket::parse("AUD-TOKEN").unwrap(), None)
+        .revoke(&Ticket::parse("AUD-TOKEN").unwrap(), None, &operator())
         .await
         .unwrap();
     env.faults.clear();
@@ -426,7 +426,7 @@ async fn a_lost_optimistic_locking_race_is_read_again_and_retried() {
     env.faults.fail_nth(2, Fault::ConditionalCheckFailed);
     let revoked = env
         .service
-        .revoke(&Ticket::parse("AUD-LOCK").unwrap(), None)
+        .revoke(&Ticket::parse("AUD-LOCK").unwrap(), None, &operator())
         .await
         .unwrap();
     env.faults.clear();
@@ -449,7 +449,7 @@ async fn a_transaction_conflict_is_a_lost_race_read_again_and_retried_not_a_fail
     env.faults.fail_nth(2, Fault::ConcurrentModification);
     let revoked = env
         .service
-        .revoke(&Ticket::parse("AUD-CONFLICTED").unwrap(), None)
+        .revoke(&Ticket::parse("AUD-CONFLICTED").unwrap(), None, &operator())
         .await
         .expect("a conflict is retried, not answered as our failure");
     env.faults.clear();
@@ -477,6 +477,7 @@ async fn the_injected_dynamodb_conflict_is_what_transact_write_items_returns() {
         to: GrantStatus::Pending,
         reason: "test".into(),
         version: 1,
+        origin: None,
     };
     let e = audit_grants::ports::GrantStore::insert(&store, &grant, &event)
         .await

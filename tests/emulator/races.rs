@@ -38,8 +38,9 @@ async fn a_revoke_racing_a_sweep_tears_down_once_and_both_callers_see_the_end() 
         let as_of = env.now();
         env.calls.take();
         let stop = reason("stop");
+        let who = operator();
         let (revoked, swept) = tokio::join!(
-            env.service.revoke(&ticket, Some(&stop)),
+            env.service.revoke(&ticket, Some(&stop), &who),
             env.service.sweep(sweep_at(as_of))
         );
         let revoked = revoked.expect("the revoke answers");
@@ -88,8 +89,9 @@ async fn an_extend_racing_a_sweep_ends_in_one_consistent_state() {
         // The sweep runs as of just after the old end; the extend moves it later.
         let new_end = g.window.end() + Duration::hours(3);
         let as_of = g.window.end() + Duration::minutes(1);
+        let who = operator();
         let (extended, swept) = tokio::join!(
-            env.service.extend(&ticket, new_end),
+            env.service.extend(&ticket, new_end, &who),
             env.service.sweep(sweep_at(as_of))
         );
         let swept = swept.expect("the sweep answers");

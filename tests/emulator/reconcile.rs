@@ -48,7 +48,7 @@ async fn orphan_roles_are_torn_down_and_foreign_ones_left_alone() {
     fake_our_role(&env, "AUD-GHOST").await;
     create(&env.service, &request("AUD-OLD")).await.unwrap();
     env.service
-        .revoke(&Ticket::parse("AUD-OLD").unwrap(), None)
+        .revoke(&Ticket::parse("AUD-OLD").unwrap(), None, &operator())
         .await
         .unwrap();
     fake_our_role(&env, "AUD-OLD").await;

@@ -89,7 +89,11 @@ async fn teardown_runs_in_the_order_spec_md_gives() {
     create(&env.service, &request("AUD-ORDER")).await.unwrap();
     env.calls.take();
     env.service
-        .revoke(&Ticket::parse("AUD-ORDER").unwrap(), Some(&reason("done")))
+        .revoke(
+            &Ticket::parse("AUD-ORDER").unwrap(),
+            Some(&reason("done")),
+            &operator(),
+        )
         .await
         .unwrap();
     let iam: Vec<String> = env
@@ -203,7 +207,11 @@ async fn revoke_ends_access_at_once_and_the_ticket_can_never_be_granted_again() 
     let ticket = Ticket::parse("AUD-REVOKE").unwrap();
     let g = env
         .service
-        .revoke(&ticket, Some(&reason("fieldwork finished early")))
+        .revoke(
+            &ticket,
+            Some(&reason("fieldwork finished early")),
+            &operator(),
+        )
         .await
         .unwrap();
     assert_eq!(g.status, GrantStatus::Revoked);
@@ -225,7 +233,7 @@ async fn revoke_ends_access_at_once_and_the_ticket_can_never_be_granted_again() 
     // A replayed revoke changes nothing.
     let again = env
         .service
-        .revoke(&ticket, Some(&reason("again")))
+        .revoke(&ticket, Some(&reason("again")), &operator())
         .await
         .unwrap();
     assert_eq!(again, g);
@@ -244,7 +252,7 @@ async fn revoking_an_unknown_ticket_is_not_found() {
     let env = TestEnv::new().await;
     let err = env
         .service
-        .revoke(&Ticket::parse("AUD-NOPE").unwrap(), None)
+        .revoke(&Ticket::parse("AUD-NOPE").unwrap(), None, &operator())
         .await
         .unwrap_err();
     assert_eq!(err.code(), ErrorCode::NotFound);
@@ -279,7 +287,7 @@ async fn list_shows_grants_by_status() {
     create(&env.service, &request("AUD-L1")).await.unwrap();
     create(&env.service, &request("AUD-L2")).await.unwrap();
     env.service
-        .revoke(&Ticket::parse("AUD-L2").unwrap(), None)
+        .revoke(&Ticket::parse("AUD-L2").unwrap(), None, &operator())
         .await
         .unwrap();
     let all = env.service.list(None).await.unwrap();
@@ -356,7 +364,7 @@ async fn a_role_created_after_a_revoke_by_an_invocation_that_then_died_is_remove
     }
     let revoked = env
         .service
-        .revoke(&ticket, Some(&reason("cancelled")))
+        .revoke(&ticket, Some(&reason("cancelled")), &operator())
         .await
         .unwrap();
     assert_eq!(revoked.status, GrantStatus::Revoked);
@@ -407,6 +415,7 @@ async fn a_grant_past_its_end_cannot_be_extended_even_before_the_sweep() {
         .extend(
             &Ticket::parse("AUD-OVER").unwrap(),
             env.now() + Duration::hours(5),
+            &operator(),
         )
         .await
         .unwrap_err();
@@ -446,7 +455,7 @@ async fn teardown_never_touches_a_role_of_the_same_name_that_is_not_ours() {
     assert_eq!(trust["Statement"][0]["Principal"]["AWS"], "*");
     let revoked = env
         .service
-        .revoke(&Ticket::parse("AUD-SQUAT").unwrap(), None)
+        .revoke(&Ticket::parse("AUD-SQUAT").unwrap(), None, &operator())
         .await
         .unwrap();
     assert_eq!(revoked.status, GrantStatus::Revoked);
@@ -475,7 +484,7 @@ async fn a_role_whose_ownership_tags_were_removed_is_never_deleted_and_the_revok
     let ticket = Ticket::parse("AUD-UNTAGGED").unwrap();
     let err = env
         .service
-        .revoke(&ticket, Some(&reason("stop")))
+        .revoke(&ticket, Some(&reason("stop")), &operator())
         .await
         .unwrap_err();
     assert_eq!(err.code(), ErrorCode::Internal, "{err}");

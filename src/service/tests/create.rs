@@ -76,7 +76,10 @@ async fn the_same_ticket_with_a_different_request_is_a_conflict() {
 async fn an_ended_ticket_is_never_granted_again_not_even_by_an_identical_replay() {
     let h = harness();
     h.active("AUD-ENDED").await;
-    h.service.revoke(&ticket("AUD-ENDED"), None).await.unwrap();
+    h.service
+        .revoke(&ticket("AUD-ENDED"), None, &operator())
+        .await
+        .unwrap();
     for req in [request_json("AUD-ENDED"), {
         let mut r = request_json("AUD-ENDED");
         r["duration"] = json!("1h");
@@ -250,4 +253,38 @@ async fn a_provisioning_that_loses_the_race_to_a_revoke_removes_the_role_it_made
         .clone();
     assert_eq!(g.status, GrantStatus::Revoking);
     assert_eq!(h.iam.role_count(), 0, "the teardown is re-applied");
+}
+
+#[tokio::test]
+async fn who_asked_is_recorded_with_every_change_they_asked_for() {
+    let h = harness();
+    let sender = crate::domain::Origin::eventbridge("com.example.ticketing", Some("evt-1"));
+    h.service
+        .create(&body(&request_json("AUD-WHO")), &sender)
+        .await
+        .unwrap();
+    h.service
+        .extend(&ticket("AUD-WHO"), now() + Duration::days(5), &operator())
+        .await
+        .unwrap();
+    h.service
+        .revoke(&ticket("AUD-WHO"), None, &operator())
+        .await
+        .unwrap();
+    let origins: Vec<Option<String>> = h
+        .store
+        .events("AUD-WHO")
+        .iter()
+        .map(|e| e.origin.as_ref().map(|o| o.describe()))
+        .collect();
+    assert_eq!(
+        origins,
+        [
+            Some("eventbridge com.example.ticketing evt-1".to_owned()),
+            None, // the role provisioned: the function's own doing
+            Some("cli test-operator".to_owned()),
+            Some("cli test-operator".to_owned()),
+            None,
+        ]
+    );
 }

@@ -5,7 +5,11 @@ async fn an_extend_moves_the_record_the_trust_condition_and_the_expiry_tag_toget
     let h = harness();
     let g = h.active("AUD-EXT").await;
     let end = parse_timestamp("2026-12-10T17:00:00Z").unwrap();
-    let e = h.service.extend(&ticket("AUD-EXT"), end).await.unwrap();
+    let e = h
+        .service
+        .extend(&ticket("AUD-EXT"), end, &operator())
+        .await
+        .unwrap();
     assert_eq!(e.window.end(), end);
     assert_eq!(e.window.start(), g.window.start());
     let role = h.iam.role(OWN, &g.role_name).unwrap();
@@ -21,7 +25,10 @@ async fn an_extend_moves_the_record_the_trust_condition_and_the_expiry_tag_toget
         "end moved from 2026-12-04T09:00:00Z to 2026-12-10T17:00:00Z"
     );
     // The same extend again re-applies IAM and records nothing new.
-    h.service.extend(&ticket("AUD-EXT"), end).await.unwrap();
+    h.service
+        .extend(&ticket("AUD-EXT"), end, &operator())
+        .await
+        .unwrap();
     assert_eq!(h.store.events("AUD-EXT").len(), 3);
     assert_eq!(h.iam.count(IamOp::UpdateWindow), 2);
 }
@@ -33,7 +40,7 @@ async fn an_extend_may_move_the_end_earlier_but_never_before_now_or_past_the_max
     let earlier = now() + Duration::hours(2);
     assert_eq!(
         h.service
-            .extend(&ticket("AUD-EXT2"), earlier)
+            .extend(&ticket("AUD-EXT2"), earlier, &operator())
             .await
             .unwrap()
             .window
@@ -46,7 +53,7 @@ async fn an_extend_may_move_the_end_earlier_but_never_before_now_or_past_the_max
     ] {
         let e = h
             .service
-            .extend(&ticket("AUD-EXT2"), end)
+            .extend(&ticket("AUD-EXT2"), end, &operator())
             .await
             .unwrap_err();
         assert_eq!(code(&e), (ErrorCode::InvalidField, Some("end")), "{what}");
@@ -57,16 +64,19 @@ async fn an_extend_may_move_the_end_earlier_but_never_before_now_or_past_the_max
 async fn only_an_active_grant_can_be_extended() {
     let h = harness();
     h.active("AUD-EXT3").await;
-    h.service.revoke(&ticket("AUD-EXT3"), None).await.unwrap();
+    h.service
+        .revoke(&ticket("AUD-EXT3"), None, &operator())
+        .await
+        .unwrap();
     let e = h
         .service
-        .extend(&ticket("AUD-EXT3"), now() + Duration::days(5))
+        .extend(&ticket("AUD-EXT3"), now() + Duration::days(5), &operator())
         .await
         .unwrap_err();
     assert_eq!(e.code(), ErrorCode::Conflict);
     let e = h
         .service
-        .extend(&ticket("AUD-NONE"), now() + Duration::days(5))
+        .extend(&ticket("AUD-NONE"), now() + Duration::days(5), &operator())
         .await
         .unwrap_err();
     assert_eq!(e.code(), ErrorCode::NotFound);
@@ -91,7 +101,11 @@ async fn an_extend_racing_a_teardown_never_leaves_the_role_behind() {
     );
     let after = h
         .service
-        .extend(&ticket("AUD-EXTRACE"), now() + Duration::days(5))
+        .extend(
+            &ticket("AUD-EXTRACE"),
+            now() + Duration::days(5),
+            &operator(),
+        )
         .await
         .unwrap();
     assert_eq!(after.status, GrantStatus::Revoking);

@@ -102,6 +102,11 @@ fn code(e: &Error) -> (ErrorCode, Option<&str>) {
     (e.code(), e.field_name())
 }
 
+/// Who asks, in these tests.
+fn operator() -> crate::domain::Origin {
+    crate::domain::Origin::cli("test-operator")
+}
+
 fn sweep_at(as_of: DateTime<Utc>) -> SweepOptions {
     SweepOptions {
         as_of,
@@ -112,7 +117,7 @@ fn sweep_at(as_of: DateTime<Utc>) -> SweepOptions {
 
 impl Harness {
     async fn create(&self, v: &Value) -> Result<Created, Error> {
-        self.service.create(&body(v)).await
+        self.service.create(&body(v), &operator()).await
     }
 
     async fn active(&self, t: &str) -> Grant {

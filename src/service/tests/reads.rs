@@ -6,7 +6,10 @@ async fn list_is_oldest_first_and_filters_by_status_and_show_gives_the_history()
     h.active("AUD-2").await;
     h.clock.advance(Duration::seconds(1));
     h.active("AUD-1").await;
-    h.service.revoke(&ticket("AUD-2"), None).await.unwrap();
+    h.service
+        .revoke(&ticket("AUD-2"), None, &operator())
+        .await
+        .unwrap();
     let all: Vec<String> = h
         .service
         .list(None)

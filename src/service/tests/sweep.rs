@@ -184,7 +184,7 @@ async fn a_grant_ended_while_provisioning_is_checked_once_more_for_a_late_role()
     let _ = h.create(&request_json("AUD-RECHECK")).await;
     let revoked = h
         .service
-        .revoke(&ticket("AUD-RECHECK"), None)
+        .revoke(&ticket("AUD-RECHECK"), None, &operator())
         .await
         .unwrap();
     assert!(revoked.recheck, "a provisioning may still be in flight");

@@ -8,7 +8,7 @@ async fn a_revoke_tears_the_role_down_and_records_why_and_when() {
     let reason = Reason::parse("fieldwork finished early").unwrap();
     let r = h
         .service
-        .revoke(&ticket("AUD-REVOKE"), Some(&reason))
+        .revoke(&ticket("AUD-REVOKE"), Some(&reason), &operator())
         .await
         .unwrap();
     assert_eq!(r.status, GrantStatus::Revoked);
@@ -30,19 +30,27 @@ async fn a_revoke_tears_the_role_down_and_records_why_and_when() {
 async fn revoking_an_ended_grant_changes_nothing_and_an_unknown_ticket_is_not_found() {
     let h = harness();
     h.active("AUD-TWICE").await;
-    let first = h.service.revoke(&ticket("AUD-TWICE"), None).await.unwrap();
+    let first = h
+        .service
+        .revoke(&ticket("AUD-TWICE"), None, &operator())
+        .await
+        .unwrap();
     assert_eq!(
         first.end_reason.as_deref(),
         Some("revoked"),
         "the default reason"
     );
     let teardowns = h.iam.count(IamOp::Teardown);
-    let again = h.service.revoke(&ticket("AUD-TWICE"), None).await.unwrap();
+    let again = h
+        .service
+        .revoke(&ticket("AUD-TWICE"), None, &operator())
+        .await
+        .unwrap();
     assert_eq!(again, first);
     assert_eq!(h.iam.count(IamOp::Teardown), teardowns);
     let e = h
         .service
-        .revoke(&ticket("AUD-NOPE"), None)
+        .revoke(&ticket("AUD-NOPE"), None, &operator())
         .await
         .unwrap_err();
     assert_eq!(e.code(), ErrorCode::NotFound);
@@ -58,7 +66,7 @@ async fn a_failed_teardown_is_recorded_and_finished_by_the_next_sweep() {
     );
     let e = h
         .service
-        .revoke(&ticket("AUD-STUCK"), None)
+        .revoke(&ticket("AUD-STUCK"), None, &operator())
         .await
         .unwrap_err();
     assert!(e.is_retryable());
@@ -86,7 +94,11 @@ async fn a_revoke_that_loses_a_write_race_reads_again_and_finishes() {
     h.store.before_next_update(Box::new(|grants| {
         grants.get_mut(&ticket("AUD-RACE")).unwrap().version += 1;
     }));
-    let r = h.service.revoke(&ticket("AUD-RACE"), None).await.unwrap();
+    let r = h
+        .service
+        .revoke(&ticket("AUD-RACE"), None, &operator())
+        .await
+        .unwrap();
     assert_eq!(r.status, GrantStatus::Revoked);
 }
 
@@ -100,7 +112,7 @@ async fn a_store_failure_is_ours_retryable_and_leaves_the_grant_as_it_was() {
     );
     let e = h
         .service
-        .revoke(&ticket("AUD-DDB"), None)
+        .revoke(&ticket("AUD-DDB"), None, &operator())
         .await
         .unwrap_err();
     assert!(e.is_retryable());
