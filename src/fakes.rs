@@ -15,8 +15,8 @@ use crate::domain::{
 };
 use crate::policy::PolicyDocument;
 use crate::ports::{
-    Caller, CallerIdentity, Clock, GrantStore, ObservedRole, ProvisionError, RoleProvisioner,
-    RoleSpec, StoreError, WindowUpdate,
+    Caller, CallerIdentity, Clock, GrantStore, ObservedRole, ProvisionError, ProvisionedRole,
+    RoleProvisioner, RoleSpec, StoreError, WindowUpdate,
 };
 
 /// A clock that stands still until a test moves it.
@@ -220,6 +220,7 @@ impl GrantStore for FakeStore {
 #[derive(Debug, Clone)]
 pub struct FakeRole {
     pub spec: RoleSpec,
+    pub role_id: String,
     pub trust: PolicyDocument,
     pub window_deny: Option<PolicyDocument>,
     pub expires_at: String,
@@ -248,6 +249,7 @@ struct IamState {
     failures: HashMap<IamOp, VecDeque<ProvisionError>>,
     after: HashMap<IamOp, VecDeque<IamHook>>,
     calls: Vec<(IamOp, String)>,
+    next_id: u64,
 }
 
 /// IAM in memory: roles per account, with `provision` idempotent for this
@@ -356,6 +358,7 @@ impl RoleProvisioner for FakeIam {
                 target_account: account.clone(),
                 name: name.clone(),
                 arn: format!("arn:aws:iam::{account}:role{}{name}", role.spec.path),
+                role_id: role.role_id.clone(),
                 managed: tag(&role.tags, TAG_MANAGED_BY) == Some(crate::domain::MANAGED_BY),
                 ticket: tag(&role.tags, TAG_TICKET).map(str::to_owned),
                 trust: serde_json::to_value(&role.trust).expect("serialises"),
@@ -371,16 +374,22 @@ impl RoleProvisioner for FakeIam {
             .collect())
     }
 
-    async fn provision(&self, spec: &RoleSpec) -> Result<String, ProvisionError> {
+    async fn provision(&self, spec: &RoleSpec) -> Result<ProvisionedRole, ProvisionError> {
         let mut s = self.enter(IamOp::Provision, &spec.role_name)?;
         let key = (spec.target_account.clone(), spec.role_name.clone());
-        if let Some(existing) = s.roles.get(&key)
-            && tag(&existing.tags, TAG_TICKET) != Some(spec.ticket.as_str())
-        {
-            return Err(ProvisionError::ForeignRole(spec.role_name.clone()));
-        }
+        let role_id = match s.roles.get(&key) {
+            Some(existing) if tag(&existing.tags, TAG_TICKET) != Some(spec.ticket.as_str()) => {
+                return Err(ProvisionError::ForeignRole(spec.role_name.clone()));
+            }
+            Some(existing) => existing.role_id.clone(),
+            None => {
+                s.next_id += 1;
+                format!("AROAFAKE{:012}", s.next_id)
+            }
+        };
         let role = FakeRole {
             spec: spec.clone(),
+            role_id: role_id.clone(),
             trust: spec.trust.clone(),
             window_deny: Some(spec.window_deny.clone()),
             expires_at: tag(&spec.tags, crate::domain::TAG_EXPIRES_AT)
@@ -392,10 +401,13 @@ impl RoleProvisioner for FakeIam {
             tags: spec.tags.clone(),
         };
         s.roles.insert(key, role);
-        Ok(format!(
-            "arn:aws:iam::{}:role{}{}",
-            spec.target_account, spec.path, spec.role_name
-        ))
+        Ok(ProvisionedRole {
+            arn: format!(
+                "arn:aws:iam::{}:role{}{}",
+                spec.target_account, spec.path, spec.role_name
+            ),
+            role_id,
+        })
     }
 
     async fn update_window(
@@ -418,10 +430,16 @@ impl RoleProvisioner for FakeIam {
     async fn teardown(&self, role: &RoleRef, _now: DateTime<Utc>) -> Result<(), ProvisionError> {
         let mut s = self.enter(IamOp::Teardown, &role.role_name)?;
         let key = (role.target_account.clone(), role.role_name.clone());
-        if let Some(existing) = s.roles.get(&key)
-            && tag(&existing.tags, TAG_TICKET) != Some(role.ticket.as_str())
-        {
-            return Err(ProvisionError::ForeignRole(role.role_name.clone()));
+        let Some(existing) = s.roles.get(&key) else {
+            return Ok(());
+        };
+        match &role.role_id {
+            // Ours by its id, whatever its tags say now.
+            Some(id) if *id == existing.role_id => {}
+            // Another role of that name: ours is gone; never touch theirs.
+            Some(_) => return Ok(()),
+            None if tag(&existing.tags, TAG_TICKET) == Some(role.ticket.as_str()) => {}
+            None => return Err(ProvisionError::ForeignRole(role.role_name.clone())),
         }
         s.roles.remove(&key);
         Ok(())
@@ -446,6 +464,7 @@ pub fn active_grant(
             "arn:aws:iam::{target_account}:role/audit-grants/{}",
             ticket.role_name()
         ),
+        role_id: None,
         ticket,
         status: GrantStatus::Active,
         fingerprint: "seeded".into(),

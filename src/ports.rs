@@ -71,6 +71,13 @@ pub enum ProvisionError {
     Aws(#[from] anyhow::Error),
 }
 
+/// A role as provisioned: its ARN and IAM's unique id for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvisionedRole {
+    pub arn: String,
+    pub role_id: String,
+}
+
 /// What moving a grant's window writes to its role.
 #[derive(Debug, Clone)]
 pub struct WindowUpdate {
@@ -85,6 +92,7 @@ pub struct ObservedRole {
     pub target_account: AccountId,
     pub name: String,
     pub arn: String,
+    pub role_id: String,
     /// `audit-grants:managed-by` = `audit-grants`.
     pub managed: bool,
     /// `audit-grants:ticket`.
@@ -109,8 +117,8 @@ pub trait RoleProvisioner: Send + Sync {
     ) -> Result<Vec<ObservedRole>, ProvisionError>;
 
     /// Creates the role, or brings this ticket's existing role to `spec`
-    /// (a retry after a crash). Returns the role ARN.
-    async fn provision(&self, spec: &RoleSpec) -> Result<String, ProvisionError>;
+    /// (a retry after a crash).
+    async fn provision(&self, spec: &RoleSpec) -> Result<ProvisionedRole, ProvisionError>;
 
     /// Moves the window: the `AuditGrantWindow` deny, the trust policy and the
     /// expiry tag, together.

@@ -306,6 +306,7 @@ fn grant_item(g: &Grant) -> Item {
     opt("end_reason", g.end_reason.clone());
     opt("ending", g.ending.map(|e| e.as_str().to_owned()));
     opt("last_error", g.last_error.clone());
+    opt("role_id", g.role_id.clone());
     if let Some(due) = g.due_at() {
         opt("due_bucket", Some(DUE_BUCKET.into()));
         opt("due_at", Some(format_timestamp(due)));
@@ -416,6 +417,7 @@ fn grant_from_item(item: &Item) -> anyhow::Result<Grant> {
         reason: r.opt("reason").map(str::to_owned),
         role_name: r.str("role_name")?.to_owned(),
         role_arn: r.str("role_arn")?.to_owned(),
+        role_id: r.opt("role_id").map(str::to_owned),
         created_at: r.time("created_at")?,
         updated_at: r.time("updated_at")?,
         ended_at: r.opt_time("ended_at")?,

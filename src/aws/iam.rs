@@ -14,7 +14,8 @@ use crate::domain::AccountId;
 use crate::domain::{MANAGED_BY, RoleRef, TAG_EXPIRES_AT, TAG_MANAGED_BY, TAG_TICKET};
 use crate::policy::{self, PolicyDocument, REVOKE_SESSIONS_POLICY_NAME, WINDOW_POLICY_NAME};
 use crate::ports::{
-    CallerIdentity, ObservedRole, ProvisionError, RoleProvisioner, RoleSpec, WindowUpdate,
+    CallerIdentity, ObservedRole, ProvisionError, ProvisionedRole, RoleProvisioner, RoleSpec,
+    WindowUpdate,
 };
 use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata};
 
@@ -97,7 +98,7 @@ impl IamRoles {
         &self,
         iam: &Client,
         spec: &RoleSpec,
-    ) -> Result<String, ProvisionError> {
+    ) -> Result<ProvisionedRole, ProvisionError> {
         let role = iam
             .get_role()
             .role_name(&spec.role_name)
@@ -154,7 +155,10 @@ impl IamRoles {
                 delete_inline(iam, &spec.role_name, &name).await?;
             }
         }
-        Ok(role.arn().to_owned())
+        Ok(ProvisionedRole {
+            arn: role.arn().to_owned(),
+            role_id: role.role_id().to_owned(),
+        })
     }
 }
 
@@ -388,6 +392,7 @@ impl RoleProvisioner for IamRoles {
                 target_account: target.clone(),
                 name: name.to_owned(),
                 arn: role.arn().to_owned(),
+                role_id: role.role_id().to_owned(),
                 managed: tag(TAG_MANAGED_BY).as_deref() == Some(MANAGED_BY),
                 ticket: tag(TAG_TICKET),
                 trust,
@@ -403,7 +408,7 @@ impl RoleProvisioner for IamRoles {
         }
         Ok(roles)
     }
-    async fn provision(&self, spec: &RoleSpec) -> Result<String, ProvisionError> {
+    async fn provision(&self, spec: &RoleSpec) -> Result<ProvisionedRole, ProvisionError> {
         if !spec.allowed_policy_arns.contains(&spec.policy_arn) {
             // Defence in depth: the domain cannot produce this.
             return Err(ProvisionError::Rejected(format!(
@@ -425,10 +430,13 @@ impl RoleProvisioner for IamRoles {
             .set_tags(Some(tags(spec)?))
             .send()
             .await;
-        let arn = match created {
+        let provisioned = match created {
             Ok(out) => out
                 .role
-                .map(|r| r.arn)
+                .map(|r| ProvisionedRole {
+                    arn: r.arn,
+                    role_id: r.role_id,
+                })
                 .ok_or_else(|| anyhow::anyhow!("iam:CreateRole returned no role"))?,
             Err(e) if is_code(&e, "EntityAlreadyExists") => {
                 self.converge_existing(&iam, spec).await?
@@ -460,7 +468,7 @@ impl RoleProvisioner for IamRoles {
                 .map_err(|e| aws_error("iam:PutRolePolicy", e))
         };
         tokio::try_join!(attach, window)?;
-        Ok(arn)
+        Ok(provisioned)
     }
 
     async fn update_window(
@@ -508,20 +516,34 @@ impl RoleProvisioner for IamRoles {
             .await?;
         let name = role.role_name.as_str();
 
-        // 0. Only ever touch this ticket's role. One that is not (or no longer)
-        // tagged as ours is never deleted: the grant fails loudly instead of ending.
+        // 0. Only ever touch this grant's role: the one whose id was recorded
+        // when it was created, whatever its tags say now. Before an id was
+        // recorded, the tags say whether a role of this name is ours; one that
+        // is not is never deleted: the grant fails loudly instead of ending.
         match iam.get_role().role_name(name).send().await {
             Ok(out) => {
-                let tags = out.role().map(|r| r.tags()).unwrap_or_default();
+                let found = out.role();
+                let tags = found.map(|r| r.tags()).unwrap_or_default();
                 let tag = |k: &str| tags.iter().find(|t| t.key() == k).map(|t| t.value());
-                if tag(TAG_MANAGED_BY) != Some(MANAGED_BY)
-                    || tag(TAG_TICKET) != Some(role.ticket.as_str())
-                {
-                    tracing::error!(
-                        ticket = %role.ticket, role = name,
-                        "a role of this grant's name is not tagged as ours: not deleted; needs a person"
-                    );
-                    return Err(ProvisionError::ForeignRole(name.to_owned()));
+                match (&role.role_id, found.map(|r| r.role_id())) {
+                    (Some(ours), Some(id)) if ours == id => {}
+                    (Some(_), _) => {
+                        tracing::error!(
+                            ticket = %role.ticket, role = name,
+                            "a different role now has this grant's role name: ours is gone; theirs is not touched"
+                        );
+                        return Ok(());
+                    }
+                    (None, _)
+                        if tag(TAG_MANAGED_BY) == Some(MANAGED_BY)
+                            && tag(TAG_TICKET) == Some(role.ticket.as_str()) => {}
+                    (None, _) => {
+                        tracing::error!(
+                            ticket = %role.ticket, role = name,
+                            "a role of this grant's name is not tagged as ours: not deleted; needs a person"
+                        );
+                        return Err(ProvisionError::ForeignRole(name.to_owned()));
+                    }
                 }
             }
             Err(e) if gone(&e) => return Ok(()),

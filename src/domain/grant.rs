@@ -103,6 +103,9 @@ pub struct Grant {
     pub reason: Option<String>,
     pub role_name: String,
     pub role_arn: String,
+    /// IAM's unique id of the role this grant created, recorded when it was
+    /// provisioned: what makes a role ours (its tags are a second check).
+    pub role_id: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub ended_at: Option<DateTime<Utc>>,
@@ -198,12 +201,14 @@ impl Grant {
     pub fn activate(
         &self,
         role_arn: String,
+        role_id: String,
         at: DateTime<Utc>,
     ) -> Result<Transition, IllegalTransition> {
         self.require(self.is_provisioning(), "activated")?;
         Ok(self.transition(at, "role provisioned", |g| {
             g.status = GrantStatus::Active;
             g.role_arn = role_arn;
+            g.role_id = Some(role_id);
             g.attempts = 0;
             g.last_error = None;
         }))

@@ -15,6 +15,9 @@ pub struct RoleRef {
     pub ticket: Ticket,
     pub target_account: AccountId,
     pub role_name: String,
+    /// The id recorded when the grant's role was created; `None` before that
+    /// (then the tags alone say whether a role of this name is ours).
+    pub role_id: Option<String>,
 }
 
 impl Grant {
@@ -23,6 +26,7 @@ impl Grant {
             ticket: self.ticket.clone(),
             target_account: self.target_account.clone(),
             role_name: self.role_name.clone(),
+            role_id: self.role_id.clone(),
         }
     }
 }

@@ -110,6 +110,7 @@ impl GrantService {
             reason: r.reason,
             role_name,
             role_arn,
+            role_id: None,
             created_at: now,
             updated_at: now,
             ended_at: None,
@@ -183,7 +184,10 @@ impl GrantService {
     pub(super) async fn provision(&self, grant: Grant) -> Result<Grant> {
         let spec = self.role_spec(&grant).await?;
         match self.provisioner.provision(&spec).await {
-            Ok(role_arn) => match self.commit(&grant, |g, at| g.activate(role_arn, at)).await {
+            Ok(role) => match self
+                .commit(&grant, |g, at| g.activate(role.arn, role.role_id, at))
+                .await
+            {
                 Ok(g) => Ok(g),
                 // A revoke or sweep moved the grant on while we provisioned;
                 // our role may have been created after its teardown ran.

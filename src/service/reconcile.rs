@@ -65,7 +65,8 @@ impl GrantService {
         };
         let mut accounts = vec![caller.account.clone()];
         accounts.extend(self.settings.target_accounts.iter().cloned());
-        let mut seen = HashSet::new();
+        // Every role found, by account and name: its id.
+        let mut seen = HashMap::new();
         let mut inspected = HashSet::new();
         for account in &accounts {
             let roles = match self
@@ -85,7 +86,7 @@ impl GrantService {
             inspected.insert(account.clone());
             report.roles_seen += roles.len();
             for role in roles {
-                seen.insert((account.clone(), role.name.clone()));
+                seen.insert((account.clone(), role.name.clone()), role.role_id.clone());
                 if let Err(e) = self.reconcile_role(&role, &live, mode, &mut report).await {
                     report.failed.push(SweepFailure {
                         ticket: role.ticket.clone().unwrap_or_else(|| role.arn.clone()),
@@ -101,7 +102,9 @@ impl GrantService {
             let missing = grant.status == GrantStatus::Active
                 && grant.is_stale(now)
                 && inspected.contains(&grant.target_account)
-                && !seen.contains(&(grant.target_account.clone(), grant.role_name.clone()));
+                && !seen
+                    .get(&(grant.target_account.clone(), grant.role_name.clone()))
+                    .is_some_and(|id| grant.role_id.as_ref().is_none_or(|ours| ours == id));
             if !missing {
                 continue;
             }
@@ -148,22 +151,27 @@ impl GrantService {
             report.foreign.push(role.arn.clone());
             return Ok(());
         };
-        let owns = |g: &Grant| g.role_name == role.name && g.target_account == role.target_account;
-        let Some(grant) = live.get(&ticket).filter(|g| owns(g)) else {
-            // The index may lag a just-created grant: ask the record itself.
-            if let Some(g) = self.store.get(&ticket).await.map_err(store_err)?
-                && !g.is_ended()
-                && owns(&g)
-            {
-                return Ok(());
-            }
-            tracing::error!(ticket = %ticket, role_arn = %role.arn, "drift: a role of ours with no live grant");
+        // The index may lag a just-created grant: the record itself decides.
+        let record = match live.get(&ticket) {
+            Some(g) => Some(g.clone()),
+            None => self.store.get(&ticket).await.map_err(store_err)?,
+        };
+        let Some(record) = record.filter(|g| ties(g, role)) else {
+            // Tagged as ours, but no grant recorded this role: it may be a copy
+            // made to look like ours. Reported, never touched.
+            tracing::error!(ticket = %ticket, role_arn = %role.arn, "a role tagged as ours that no grant created: reported, not touched");
+            report.foreign.push(role.arn.clone());
+            return Ok(());
+        };
+        if record.is_ended() {
+            tracing::error!(ticket = %ticket, role_arn = %role.arn, "drift: a role of an ended grant");
             report.orphans.push(role.arn.clone());
             if !mode.is_dry_run() {
                 let orphan = RoleRef {
                     ticket,
                     target_account: role.target_account.clone(),
                     role_name: role.name.clone(),
+                    role_id: Some(role.role_id.clone()),
                 };
                 self.provisioner
                     .teardown(&orphan, self.clock.now())
@@ -173,7 +181,8 @@ impl GrantService {
                     })?;
             }
             return Ok(());
-        };
+        }
+        let grant = &record;
         if grant.status != GrantStatus::Active {
             return Ok(()); // in flux: provisioning or teardown owns it
         }
@@ -269,4 +278,13 @@ fn normalise_policy(v: &Value) -> Value {
         }
         other => other.clone(),
     }
+}
+
+/// Whether `role` is provably the role of `grant`: the same account and name,
+/// and the id the grant recorded when it created it (or, before any id was
+/// recorded, the grant's ticket tag, already checked by the caller).
+fn ties(grant: &Grant, role: &ObservedRole) -> bool {
+    grant.role_name == role.name
+        && grant.target_account == role.target_account
+        && grant.role_id.as_ref().is_none_or(|id| *id == role.role_id)
 }

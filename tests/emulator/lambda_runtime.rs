@@ -106,12 +106,9 @@ async fn the_binary_answers_every_event_file_through_the_runtime_api() {
     let granted = response(api.invoke(sample("grant-request.json"), WAIT).await);
     let external_id = granted["external_id"].as_str().unwrap().to_owned();
     assert_eq!(granted["status"], "active", "{granted}");
-    let extended = response(api.invoke(sample("extend-request.json"), WAIT).await);
-    assert_eq!(
-        extended["end"],
-        sample("extend-request.json")["detail"]["end"],
-        "{extended}"
-    );
+    let extend = sample("extend-request.json");
+    let extended = response(api.invoke(extend.clone(), WAIT).await);
+    assert_eq!(extended["end"], extend["detail"]["end"], "{extended}");
     let revoked = response(api.invoke(sample("revoke-request.json"), WAIT).await);
     assert_eq!(revoked["status"], "revoked", "{revoked}");
     for schedule in ["scheduled-event.json", "sweep-schedule.json"] {

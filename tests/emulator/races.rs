@@ -161,7 +161,10 @@ impl RoleProvisioner for Watched {
     ) -> Result<Vec<audit_grants::ports::ObservedRole>, ProvisionError> {
         self.inner.inspect_roles(target, path).await
     }
-    async fn provision(&self, spec: &RoleSpec) -> Result<String, ProvisionError> {
+    async fn provision(
+        &self,
+        spec: &RoleSpec,
+    ) -> Result<audit_grants::ports::ProvisionedRole, ProvisionError> {
         self.inner.provision(spec).await
     }
     async fn update_window(

@@ -40,11 +40,31 @@ async fn fake_our_role(env: &TestEnv, ticket: &str) -> String {
     name
 }
 
+/// Records the grant of `ticket` as ended (revoked) while its role stays in
+/// IAM: what reconcile finds when a teardown was recorded done but IAM still
+/// lists the role.
+async fn record_ended_leaving_the_role(env: &TestEnv, ticket: &str) {
+    use audit_grants::ports::GrantStore;
+    let store = audit_grants::wiring::grant_store(&env.clients, &env.settings);
+    let ticket = Ticket::parse(ticket).unwrap();
+    let g = store.get(&ticket).await.unwrap().unwrap();
+    let begun = g
+        .begin_teardown(audit_grants::domain::Ending::Revoked, "test", env.now())
+        .unwrap();
+    store.update(&begun.grant, &begun.event).await.unwrap();
+    let done = begun.grant.finish_teardown(env.now()).unwrap();
+    store.update(&done.grant, &done.event).await.unwrap();
+}
+
 #[tokio::test]
-async fn orphan_roles_are_torn_down_and_foreign_ones_left_alone() {
+async fn roles_of_ended_grants_are_torn_down_and_roles_no_grant_made_are_never_touched() {
     let env = TestEnv::new().await;
     create(&env.service, &request("AUD-LIVE")).await.unwrap();
-    // A role of ours for a ticket nobody granted, and one for an ended grant.
+    // A role whose grant ended (by its recorded id: provably ours).
+    create(&env.service, &request("AUD-ENDED")).await.unwrap();
+    record_ended_leaving_the_role(&env, "AUD-ENDED").await;
+    // Roles tagged as ours that no grant created: for a ticket nobody
+    // granted, and one made again for an ended grant (another id).
     fake_our_role(&env, "AUD-GHOST").await;
     create(&env.service, &request("AUD-OLD")).await.unwrap();
     env.service
@@ -65,8 +85,9 @@ async fn orphan_roles_are_torn_down_and_foreign_ones_left_alone() {
 
     let before = env.snapshot().await;
     let dry = env.service.reconcile(Mode::DryRun).await.unwrap();
-    assert_eq!(dry.orphans.len(), 2, "{dry:?}");
-    assert_eq!(dry.foreign.len(), 1);
+    assert_eq!(dry.orphans.len(), 1, "{dry:?}");
+    assert!(dry.orphans[0].ends_with(&role_name("AUD-ENDED")), "{dry:?}");
+    assert_eq!(dry.foreign.len(), 3, "{dry:?}");
     assert!(dry.repaired.is_empty() && dry.ended.is_empty(), "{dry:?}");
     assert_eq!(env.snapshot().await, before, "a dry run changes nothing");
 
@@ -75,9 +96,14 @@ async fn orphan_roles_are_torn_down_and_foreign_ones_left_alone() {
     assert!(done.failed.is_empty(), "{done:?}");
     let mut left = env.roles().await;
     left.sort();
-    let mut expected = vec![role_name("AUD-LIVE"), "not-ours".to_owned()];
+    let mut expected = vec![
+        role_name("AUD-LIVE"),
+        role_name("AUD-GHOST"),
+        role_name("AUD-OLD"),
+        "not-ours".to_owned(),
+    ];
     expected.sort();
-    assert_eq!(left, expected);
+    assert_eq!(left, expected, "only the provably ours orphan goes");
     assert_eq!(
         env.service
             .get(&Ticket::parse("AUD-LIVE").unwrap())
@@ -276,11 +302,16 @@ async fn a_live_grant_whose_role_was_deleted_out_of_band_is_ended() {
 #[tokio::test]
 async fn reconcile_runs_from_its_schedule_event() {
     let env = TestEnv::new().await;
-    fake_our_role(&env, "AUD-SCHEDULED").await;
+    create(&env.service, &request("AUD-SCHEDULED"))
+        .await
+        .unwrap();
+    record_ended_leaving_the_role(&env, "AUD-SCHEDULED").await;
+    fake_our_role(&env, "AUD-UNTIED").await;
     let out =
         audit_grants::lambda::handle_event(&env.function, event("reconcile-schedule.json"), None)
             .await
             .unwrap();
     assert_eq!(out["orphans"].as_array().unwrap().len(), 1, "{out}");
-    assert!(env.roles().await.is_empty());
+    assert_eq!(out["foreign"].as_array().unwrap().len(), 1, "{out}");
+    assert_eq!(env.roles().await, [role_name("AUD-UNTIED")]);
 }

@@ -319,7 +319,7 @@ impl audit_grants::ports::RoleProvisioner for StalledProvisioner {
     async fn provision(
         &self,
         spec: &audit_grants::ports::RoleSpec,
-    ) -> Result<String, audit_grants::ports::ProvisionError> {
+    ) -> Result<audit_grants::ports::ProvisionedRole, audit_grants::ports::ProvisionError> {
         self.before.notified().await;
         self.inner.provision(spec).await?;
         std::future::pending().await
@@ -467,65 +467,74 @@ async fn teardown_never_touches_a_role_of_the_same_name_that_is_not_ours() {
 }
 
 #[tokio::test]
-async fn a_role_whose_ownership_tags_were_removed_is_never_deleted_and_the_revoke_fails_loudly() {
+async fn a_role_is_ours_by_its_recorded_id_even_when_its_ownership_tags_were_removed() {
     let env = TestEnv::new().await;
-    create(&env.service, &request("AUD-UNTAGGED"))
+    let created = create(&env.service, &request("AUD-UNTAGGED"))
         .await
         .unwrap();
     let name = role_name("AUD-UNTAGGED");
+    let role_id = env.role(&name).await.unwrap().role_id().to_owned();
+    assert_eq!(created.grant().role_id.as_deref(), Some(role_id.as_str()));
     env.clients
         .iam
         .untag_role()
         .role_name(&name)
         .tag_keys("audit-grants:managed-by")
+        .tag_keys("audit-grants:ticket")
         .send()
         .await
         .unwrap();
     let ticket = Ticket::parse("AUD-UNTAGGED").unwrap();
-    let err = env
+    let revoked = env
         .service
         .revoke(&ticket, Some(&reason("stop")), &operator())
         .await
-        .unwrap_err();
-    assert_eq!(err.code(), ErrorCode::Internal, "{err}");
-    let g = env.service.get(&ticket).await.unwrap();
-    assert_eq!(
-        g.status,
-        GrantStatus::Failed,
-        "not recorded as ended while the role remains"
-    );
-    assert!(!g.is_ended());
-    assert!(
-        g.last_error
-            .as_deref()
-            .unwrap()
-            .contains("not managed by audit-grants"),
-        "{:?}",
-        g.last_error
-    );
-    assert!(env.role(&name).await.is_some());
-    // Once a person restores the tag, the next sweep finishes the revoke.
-    env.clients
-        .iam
-        .tag_role()
+        .unwrap();
+    assert_eq!(revoked.status, GrantStatus::Revoked);
+    assert!(env.role(&name).await.is_none(), "torn down by its id");
+}
+
+#[tokio::test]
+async fn a_role_made_again_under_the_grants_name_by_someone_else_is_never_touched() {
+    let env = TestEnv::new().await;
+    create(&env.service, &request("AUD-REMADE")).await.unwrap();
+    let name = role_name("AUD-REMADE");
+    // Ours is deleted out of band, and someone makes another with the same
+    // name and the same tags.
+    let iam = &env.clients.iam;
+    iam.detach_role_policy()
         .role_name(&name)
-        .tags(
-            aws_sdk_iam::types::Tag::builder()
-                .key("audit-grants:managed-by")
-                .value("audit-grants")
-                .build()
-                .unwrap(),
-        )
+        .policy_arn("arn:aws:iam::aws:policy/SecurityAudit")
         .send()
         .await
         .unwrap();
-    let r = env.service.sweep(sweep_at(env.now())).await.unwrap();
-    assert_eq!(r.torn_down, vec!["AUD-UNTAGGED"], "{r:?}");
+    iam.delete_role_policy()
+        .role_name(&name)
+        .policy_name("AuditGrantWindow")
+        .send()
+        .await
+        .unwrap();
+    iam.delete_role().role_name(&name).send().await.unwrap();
+    iam.create_role()
+        .role_name(&name)
+        .path("/audit-grants/")
+        .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::999999999999:root"},"Action":"sts:AssumeRole"}]}"#)
+        .tags(aws_sdk_iam::types::Tag::builder().key("audit-grants:managed-by").value("audit-grants").build().unwrap())
+        .tags(aws_sdk_iam::types::Tag::builder().key("audit-grants:ticket").value("AUD-REMADE").build().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let revoked = env
+        .service
+        .revoke(&Ticket::parse("AUD-REMADE").unwrap(), None, &operator())
+        .await
+        .unwrap();
+    assert_eq!(revoked.status, GrantStatus::Revoked, "ours is gone");
+    let theirs = env.trust_policy(&name).await;
     assert_eq!(
-        env.service.get(&ticket).await.unwrap().status,
-        GrantStatus::Revoked
+        theirs["Statement"][0]["Principal"]["AWS"], "arn:aws:iam::999999999999:root",
+        "theirs keeps its trust: never touched"
     );
-    assert!(env.role(&name).await.is_none());
 }
 
 #[tokio::test]

@@ -48,3 +48,22 @@ async fn reconcile_removes_orphans_repairs_drift_ends_deleted_and_never_touches_
     let again = h.service.reconcile(Mode::Apply).await.unwrap();
     assert!(again.orphans.is_empty() && again.repaired.is_empty() && again.ended.is_empty());
 }
+
+#[tokio::test]
+async fn a_role_tagged_as_ours_that_no_grant_created_is_reported_and_never_touched() {
+    let h = harness();
+    let g = h.active("AUD-REAL").await;
+    let mut copy = h.iam.role(OWN, &g.role_name).unwrap();
+    copy.role_id = "AROAIMPOSTOR".into();
+    copy.spec.role_name = "audit-IMPOSTOR-0000".into();
+    copy.spec.ticket = ticket("AUD-NOBODY");
+    copy.tags = vec![
+        (TAG_MANAGED_BY.into(), "audit-grants".into()),
+        (TAG_TICKET.into(), "AUD-NOBODY".into()),
+    ];
+    h.iam.put_role(copy);
+    let report = h.service.reconcile(Mode::Apply).await.unwrap();
+    assert_eq!(report.orphans.len(), 0);
+    assert_eq!(report.foreign.len(), 1, "{report:?}");
+    assert!(h.iam.role(OWN, "audit-IMPOSTOR-0000").is_some());
+}

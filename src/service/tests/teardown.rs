@@ -121,3 +121,43 @@ async fn a_store_failure_is_ours_retryable_and_leaves_the_grant_as_it_was() {
         GrantStatus::Active
     );
 }
+
+#[tokio::test]
+async fn a_role_is_ours_by_the_id_recorded_at_creation_whatever_its_tags_say_now() {
+    let h = harness();
+    let g = h.active("AUD-ID").await;
+    assert!(
+        g.role_id.is_some(),
+        "the id is recorded when the role is made"
+    );
+    h.iam.tamper(OWN, &g.role_name, |r| r.tags.clear());
+    h.service
+        .revoke(&ticket("AUD-ID"), None, &operator())
+        .await
+        .unwrap();
+    assert!(
+        h.iam.role(OWN, &g.role_name).is_none(),
+        "torn down by its id"
+    );
+}
+
+#[tokio::test]
+async fn a_role_made_again_by_someone_else_under_the_grants_name_is_never_touched() {
+    let h = harness();
+    let g = h.active("AUD-REMADE").await;
+    let mut copy = h.iam.role(OWN, &g.role_name).unwrap();
+    h.iam.delete_out_of_band(OWN, &g.role_name);
+    copy.role_id = "AROASOMEONEELSE".into(); // same name and tags, another role
+    h.iam.put_role(copy);
+    let r = h
+        .service
+        .revoke(&ticket("AUD-REMADE"), None, &operator())
+        .await
+        .unwrap();
+    assert_eq!(r.status, GrantStatus::Revoked, "ours is gone");
+    assert_eq!(
+        h.iam.role(OWN, &g.role_name).unwrap().role_id,
+        "AROASOMEONEELSE",
+        "theirs is untouched"
+    );
+}
