@@ -102,9 +102,9 @@ impl GrantService {
             let missing = grant.status == GrantStatus::Active
                 && grant.is_stale(now)
                 && inspected.contains(&grant.target_account)
-                && !seen
+                && seen
                     .get(&(grant.target_account.clone(), grant.role_name.clone()))
-                    .is_some_and(|id| grant.role_id.as_ref().is_none_or(|ours| ours == id));
+                    .is_none_or(|id| grant.role_id.as_ref().is_some_and(|ours| ours != id));
             if !missing {
                 continue;
             }
