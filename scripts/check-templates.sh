@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Lints both CloudFormation templates offline: cfn-lint, `sam validate --lint` and
-# checkov (each checkov skip is justified in the template's Metadata). Installs
-# the pinned tools into .venv-cfn on first use.
+# Lints both CloudFormation templates offline: cfn-lint, `sam validate --lint`,
+# checkov (each checkov skip is justified in the template's Metadata) and
+# scripts/check-policies.py (parliament plus the boundary-aware privilege rules on
+# every IAM policy document). Installs the pinned tools into .venv-cfn on first use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=.venv-cfn
@@ -22,3 +23,8 @@ done
 $venv/bin/checkov --quiet --compact --skip-download --framework cloudformation \
   $(printf -- '-f %s ' "${templates[@]}")
 echo "checkov: ${templates[*]}: ok"
+$venv/bin/python scripts/check-policies.py "${templates[@]}" >$venv/check-policies.log || {
+  cat $venv/check-policies.log
+  exit 1
+}
+tail -n 1 $venv/check-policies.log

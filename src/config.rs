@@ -118,6 +118,10 @@ pub struct SettingsArgs {
     /// Other accounts grants may target, comma-separated.
     #[arg(long, env = "TARGET_ACCOUNTS", value_name = "TARGET_ACCOUNTS", value_parser = parse_account_list)]
     pub target_accounts: Option<AccountList>,
+    /// Accounts taken out of TARGET_ACCOUNTS that still have live grants:
+    /// no new grants there, but teardown, revoke and reconcile go on.
+    #[arg(long, env = "RETIRING_TARGET_ACCOUNTS", value_name = "RETIRING_TARGET_ACCOUNTS", value_parser = parse_account_list)]
+    pub retiring_target_accounts: Option<AccountList>,
     /// The only auditor accounts that can ever be trusted, comma-separated
     /// (recommended; unset: any account).
     #[arg(long, env = "AUDITOR_ACCOUNTS", value_name = "AUDITOR_ACCOUNTS", value_parser = parse_account_list)]
@@ -154,6 +158,8 @@ pub struct Settings {
     pub max_grant_duration: Duration,
     pub max_session_seconds: i32,
     pub target_accounts: Vec<AccountId>,
+    /// No new grants; teardown and reconcile still reach them.
+    pub retiring_target_accounts: Vec<AccountId>,
     /// Empty: any auditor account.
     pub auditor_accounts: Vec<AccountId>,
     pub provisioner_role_name: String,
@@ -205,6 +211,13 @@ impl Settings {
                     .into(),
             )
         })?;
+        let target_accounts = args.target_accounts.unwrap_or_default().0;
+        let retiring = args.retiring_target_accounts.clone().unwrap_or_default().0;
+        if let Some(both) = retiring.iter().find(|a| target_accounts.contains(a)) {
+            return Err(ConfigError(format!(
+                "RETIRING_TARGET_ACCOUNTS: {both} is also in TARGET_ACCOUNTS; an account is one or the other"
+            )));
+        }
         let webhook_secret = match (args.webhook_secret, args.webhook_secret_arn) {
             (Some(v), _) => Some(WebhookSecretSource::Value(v)),
             (None, Some(arn)) => Some(WebhookSecretSource::SecretsManager(arn)),
@@ -216,7 +229,8 @@ impl Settings {
             role_path: args.role_path,
             max_grant_duration: args.max_grant_duration,
             max_session_seconds: args.max_session_seconds,
-            target_accounts: args.target_accounts.unwrap_or_default().0,
+            target_accounts,
+            retiring_target_accounts: args.retiring_target_accounts.unwrap_or_default().0,
             auditor_accounts: args.auditor_accounts.unwrap_or_default().0,
             provisioner_role_name: args.provisioner_role_name,
             trust_policy_max_chars: usize::from(args.trust_policy_max_chars),
@@ -421,5 +435,18 @@ mod tests {
         let s = settings(&blank).unwrap();
         assert_eq!(s.webhook_secret, None);
         assert!(s.target_accounts.is_empty());
+    }
+
+    #[test]
+    fn an_account_is_a_target_or_retiring_never_both() {
+        let e = settings(&[
+            ("GRANTS_TABLE", "grants"),
+            ("PERMISSIONS_BOUNDARY_ARN", BOUNDARY),
+            ("TARGET_ACCOUNTS", "222222222222"),
+            ("RETIRING_TARGET_ACCOUNTS", "222222222222"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("RETIRING_TARGET_ACCOUNTS"), "{e}");
     }
 }

@@ -14,6 +14,7 @@ use crate::domain::{
     Ticket,
 };
 use crate::policy::PolicyDocument;
+use crate::ports::TornDown;
 use crate::ports::{
     Caller, CallerIdentity, Clock, GrantStore, ObservedRole, ProvisionError, ProvisionedRole,
     RoleProvisioner, RoleSpec, StoreError, WindowUpdate,
@@ -427,22 +428,26 @@ impl RoleProvisioner for FakeIam {
         Ok(())
     }
 
-    async fn teardown(&self, role: &RoleRef, _now: DateTime<Utc>) -> Result<(), ProvisionError> {
+    async fn teardown(
+        &self,
+        role: &RoleRef,
+        _now: DateTime<Utc>,
+    ) -> Result<TornDown, ProvisionError> {
         let mut s = self.enter(IamOp::Teardown, &role.role_name)?;
         let key = (role.target_account.clone(), role.role_name.clone());
         let Some(existing) = s.roles.get(&key) else {
-            return Ok(());
+            return Ok(TornDown::NothingFound);
         };
         match &role.role_id {
             // Ours by its id, whatever its tags say now.
             Some(id) if *id == existing.role_id => {}
             // Another role of that name: ours is gone; never touch theirs.
-            Some(_) => return Ok(()),
+            Some(_) => return Ok(TornDown::NothingFound),
             None if tag(&existing.tags, TAG_TICKET) == Some(role.ticket.as_str()) => {}
             None => return Err(ProvisionError::ForeignRole(role.role_name.clone())),
         }
         s.roles.remove(&key);
-        Ok(())
+        Ok(TornDown::Deleted)
     }
 }
 

@@ -130,7 +130,22 @@ pub trait RoleProvisioner: Send + Sync {
 
     /// SPEC.md's teardown: revoke sessions, trust no one, detach, delete inline
     /// policies, delete the role. Every step tolerates "already done".
-    async fn teardown(&self, role: &RoleRef, now: DateTime<Utc>) -> Result<(), ProvisionError>;
+    async fn teardown(
+        &self,
+        role: &RoleRef,
+        now: DateTime<Utc>,
+    ) -> Result<TornDown, ProvisionError>;
+}
+
+/// What a teardown found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TornDown {
+    /// The role was there and is deleted.
+    Deleted,
+    /// No role of ours was there. IAM is eventually consistent: right after a
+    /// role was created, "no such role" may be untrue, so whoever relies on
+    /// it checks again later.
+    NothingFound,
 }
 
 #[derive(Debug, thiserror::Error)]

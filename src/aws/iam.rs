@@ -15,7 +15,7 @@ use crate::domain::{MANAGED_BY, RoleRef, TAG_EXPIRES_AT, TAG_MANAGED_BY, TAG_TIC
 use crate::policy::{self, PolicyDocument, REVOKE_SESSIONS_POLICY_NAME, WINDOW_POLICY_NAME};
 use crate::ports::{
     CallerIdentity, ObservedRole, ProvisionError, ProvisionedRole, RoleProvisioner, RoleSpec,
-    WindowUpdate,
+    TornDown, WindowUpdate,
 };
 use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata};
 
@@ -119,18 +119,20 @@ impl IamRoles {
         if !ours {
             return Err(ProvisionError::ForeignRole(spec.role_name.clone()));
         }
-        iam.update_assume_role_policy()
-            .role_name(&spec.role_name)
-            .policy_document(spec.trust.to_json())
-            .send()
-            .await
-            .map_err(|e| aws_error("iam:UpdateAssumeRolePolicy", e))?;
+        // The boundary first: the function may write to a role only while it
+        // carries the boundary (its own IAM policy says so).
         iam.put_role_permissions_boundary()
             .role_name(&spec.role_name)
             .permissions_boundary(&spec.boundary_arn)
             .send()
             .await
             .map_err(|e| aws_error("iam:PutRolePermissionsBoundary", e))?;
+        iam.update_assume_role_policy()
+            .role_name(&spec.role_name)
+            .policy_document(spec.trust.to_json())
+            .send()
+            .await
+            .map_err(|e| aws_error("iam:UpdateAssumeRolePolicy", e))?;
         iam.update_role()
             .role_name(&spec.role_name)
             .max_session_duration(spec.max_session_seconds)
@@ -510,7 +512,11 @@ impl RoleProvisioner for IamRoles {
         Ok(())
     }
 
-    async fn teardown(&self, role: &RoleRef, now: DateTime<Utc>) -> Result<(), ProvisionError> {
+    async fn teardown(
+        &self,
+        role: &RoleRef,
+        now: DateTime<Utc>,
+    ) -> Result<TornDown, ProvisionError> {
         let iam = self
             .client_for(&role.target_account, role.ticket.as_str())
             .await?;
@@ -532,7 +538,7 @@ impl RoleProvisioner for IamRoles {
                             ticket = %role.ticket, role = name,
                             "a different role now has this grant's role name: ours is gone; theirs is not touched"
                         );
-                        return Ok(());
+                        return Ok(TornDown::NothingFound);
                     }
                     (None, _)
                         if tag(TAG_MANAGED_BY) == Some(MANAGED_BY)
@@ -546,7 +552,7 @@ impl RoleProvisioner for IamRoles {
                     }
                 }
             }
-            Err(e) if gone(&e) => return Ok(()),
+            Err(e) if gone(&e) => return Ok(TornDown::NothingFound),
             Err(e) => return Err(aws_error("iam:GetRole", e).into()),
         }
         // 1. End every session issued until now. If the deny cannot be put (the
@@ -554,7 +560,7 @@ impl RoleProvisioner for IamRoles {
         // runs: a deleted role leaves its sessions nothing.
         let deny = put_session_deny(&iam, name, now).await;
         match &deny {
-            Err(e) if gone(e) => return Ok(()), // the role is already gone
+            Err(e) if gone(e) => return Ok(TornDown::NothingFound), // the role is already gone
             Err(e) => {
                 tracing::error!(ticket = %role.ticket, role = name, error = %DisplayErrorContext(e), "could not revoke sessions; removing the role's policies anyway")
             }
@@ -569,11 +575,12 @@ impl RoleProvisioner for IamRoles {
             .await
         {
             Ok(_) => {}
-            Err(e) if gone(&e) => return Ok(()),
+            Err(e) if gone(&e) => return Ok(TornDown::NothingFound),
             Err(e) => return Err(aws_error("iam:UpdateAssumeRolePolicy", e).into()),
         }
         // 3–5. Detach, delete inline policies (the session deny last), delete.
-        remove_everything_and_delete(&iam, name).await
+        remove_everything_and_delete(&iam, name).await?;
+        Ok(TornDown::Deleted)
     }
 }
 

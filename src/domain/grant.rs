@@ -235,6 +235,16 @@ impl Grant {
 
     /// A begun teardown whose role is gone -> `expired`/`revoked`.
     pub fn finish_teardown(&self, at: DateTime<Utc>) -> Result<Transition, IllegalTransition> {
+        self.finish_teardown_checking_again(false, at)
+    }
+
+    /// `finish_teardown`; with `check_again`, a later sweep makes sure no role
+    /// remains (IAM said "no such role" for a role it may not list yet).
+    pub fn finish_teardown_checking_again(
+        &self,
+        check_again: bool,
+        at: DateTime<Utc>,
+    ) -> Result<Transition, IllegalTransition> {
         let Some(ending) = self.ending.filter(|_| !self.is_ended()) else {
             return Err(self.illegal("finished"));
         };
@@ -244,6 +254,7 @@ impl Grant {
             g.ended_at = Some(at);
             g.attempts = 0;
             g.last_error = None;
+            g.recheck = g.recheck || check_again;
         }))
     }
 

@@ -40,6 +40,21 @@ impl GrantService {
             if end <= now {
                 return Err(Error::invalid("end", "end must be in the future"));
             }
+            if end > grant.window.end()
+                && self
+                    .settings
+                    .retiring_target_accounts
+                    .contains(&grant.target_account)
+            {
+                return Err(Error::field(
+                    ErrorCode::TargetNotAllowed,
+                    "end",
+                    format!(
+                        "account {} is retiring (RETIRING_TARGET_ACCOUNTS): its grants may end earlier, never later",
+                        grant.target_account
+                    ),
+                ));
+            }
             let window = grant
                 .window
                 .with_end(end)

@@ -221,6 +221,7 @@ impl GrantService {
     async fn remove_role(&self, grant: &Grant, context: &'static str) -> Result<()> {
         self.teardown_role(grant)
             .await
+            .map(drop)
             .map_err(|e| internal(anyhow::Error::new(e).context(context)))
     }
 

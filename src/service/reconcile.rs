@@ -65,6 +65,7 @@ impl GrantService {
         };
         let mut accounts = vec![caller.account.clone()];
         accounts.extend(self.settings.target_accounts.iter().cloned());
+        accounts.extend(self.settings.retiring_target_accounts.iter().cloned());
         // Every role found, by account and name: its id.
         let mut seen = HashMap::new();
         let mut inspected = HashSet::new();

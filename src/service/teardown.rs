@@ -3,10 +3,10 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::{Ending, Grant, GrantStatus, Origin, Reason, Ticket};
+use crate::domain::{Ending, Grant, GrantStatus, Origin, Reason, STALE_AFTER, Ticket};
 use crate::error::Result;
 use crate::metrics::Metric;
-use crate::ports::ProvisionError;
+use crate::ports::{ProvisionError, TornDown};
 
 use super::{CONFLICT_RETRIES, GrantService, internal};
 
@@ -131,13 +131,13 @@ impl GrantService {
     /// SPEC.md's IAM teardown of the grant's role. A refused grant has no role
     /// of ours: one that carries its name belongs to someone else and is
     /// never touched, so finding it is "nothing to do".
-    pub(super) async fn teardown_role(&self, grant: &Grant) -> Result<(), ProvisionError> {
+    pub(super) async fn teardown_role(&self, grant: &Grant) -> Result<TornDown, ProvisionError> {
         match self
             .provisioner
             .teardown(&grant.role_ref(), self.clock.now())
             .await
         {
-            Err(ProvisionError::ForeignRole(_)) if grant.refused => Ok(()),
+            Err(ProvisionError::ForeignRole(_)) if grant.refused => Ok(TornDown::NothingFound),
             other => other,
         }
     }
@@ -160,12 +160,18 @@ impl GrantService {
     async fn finish_teardown(&self, grant: Grant) -> Result<Option<Grant>> {
         let started = std::time::Instant::now();
         match self.teardown_role(&grant).await {
-            Ok(()) => {
+            Ok(found) => {
                 self.metrics.put(
                     Metric::TeardownLatency,
                     started.elapsed().as_secs_f64() * 1000.0,
                 );
-                match self.commit(&grant, |g, at| g.finish_teardown(at)).await {
+                // "No such role" for a role made minutes ago may be IAM lagging:
+                // a later sweep checks again before that is believed.
+                let check_again = found == TornDown::NothingFound
+                    && grant.role_id.is_some()
+                    && self.clock.now() < grant.created_at + STALE_AFTER;
+                let step = |g: &Grant, at| g.finish_teardown_checking_again(check_again, at);
+                match self.commit(&grant, step).await {
                     Ok(g) => Ok(Some(g)),
                     Err(e) if e.lost_race() => Ok(None),
                     Err(e) => Err(e.into()),

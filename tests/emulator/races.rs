@@ -174,7 +174,11 @@ impl RoleProvisioner for Watched {
     ) -> Result<(), ProvisionError> {
         self.inner.update_window(role, window).await
     }
-    async fn teardown(&self, role: &RoleRef, now: DateTime<Utc>) -> Result<(), ProvisionError> {
+    async fn teardown(
+        &self,
+        role: &RoleRef,
+        now: DateTime<Utc>,
+    ) -> Result<audit_grants::ports::TornDown, ProvisionError> {
         let n = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_in_flight.fetch_max(n, Ordering::SeqCst);
         tokio::time::sleep(self.delay).await;

@@ -63,11 +63,122 @@ fn boundary_from_code() -> Value {
 }
 
 const ROLE_UNDER_PATH: &str = "arn:${AWS::Partition}:iam::${AWS::AccountId}:role${RolePath}*";
-const INSTANCE_PROFILES: &str = "arn:${AWS::Partition}:iam::${AWS::AccountId}:instance-profile/*";
+const INSTANCE_PROFILES_UNDER_PATH: &str =
+    "arn:${AWS::Partition}:iam::${AWS::AccountId}:instance-profile${RolePath}*";
+const MANAGED_BY_KEY: &str = "audit-grants:managed-by";
+const RESOURCE_TAG_MANAGED_BY: &str = "aws:ResourceTag/audit-grants:managed-by";
+const REQUEST_TAG_MANAGED_BY: &str = "aws:RequestTag/audit-grants:managed-by";
+const OUR_TAG_KEYS: [&str; 4] = [
+    "audit-grants:managed-by",
+    "audit-grants:ticket",
+    "audit-grants:expires-at",
+    "audit-grants:requested-by",
+];
 
-/// The privilege rules shared by the function's policy and the provisioner role's.
+/// The IAM writes the function and the provisioner role make, and no other.
+const IAM_WRITES: [&str; 11] = [
+    "iam:CreateRole",
+    "iam:TagRole",
+    "iam:PutRolePermissionsBoundary",
+    "iam:PutRolePolicy",
+    "iam:DeleteRolePolicy",
+    "iam:DetachRolePolicy",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:UpdateRole",
+    "iam:DeleteRole",
+    "iam:AttachRolePolicy",
+    "iam:RemoveRoleFromInstanceProfile",
+];
+
+/// Writes on an existing role: allowed only where the role carries the boundary
+/// (`iam:PermissionsBoundary`, which the Service Authorization Reference lists for
+/// each of them). Not on the tag: teardown acts on the role whose RoleId the grant
+/// recorded, whatever its tags say now (attaching a preset still needs the tag).
+const BOUNDED_WRITES: [&str; 7] = [
+    "iam:PutRolePolicy",
+    "iam:DeleteRolePolicy",
+    "iam:DetachRolePolicy",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:UpdateRole",
+    "iam:DeleteRole",
+    "iam:AttachRolePolicy",
+];
+
+fn is_iam_write(action: &str) -> bool {
+    action.starts_with("iam:") && !action.starts_with("iam:Get") && !action.starts_with("iam:List")
+}
+
+/// The statement requires the template's boundary (`StringEquals`: a request
+/// without the key never matches).
+fn requires_boundary(st: &Value) -> bool {
+    st["Condition"]["StringEquals"]["iam:PermissionsBoundary"]
+        == json!({"Ref": "PermissionsBoundary"})
+}
+
+/// The statement requires `key` to be `audit-grants` (`StringEquals` again).
+fn requires_managed_by(st: &Value, key: &str) -> bool {
+    st["Condition"]["StringEquals"][key] == "audit-grants"
+}
+
+/// The ownership keys never stand under an operator that an absent key satisfies.
+fn assert_ownership_is_never_optional(st: &Value, what: &str) {
+    for op in [
+        "StringEqualsIfExists",
+        "ArnEqualsIfExists",
+        "StringLike",
+        "ForAllValues:StringEquals",
+    ] {
+        for key in ["iam:PermissionsBoundary", RESOURCE_TAG_MANAGED_BY] {
+            assert!(
+                st["Condition"][op][key].is_null(),
+                "{what}: {key} only under StringEquals: {st}"
+            );
+        }
+    }
+}
+
+/// The two denies that keep the ownership tag what it is: never removed, never
+/// set to anything but `audit-grants`.
+fn assert_ownership_deny(st: &Value, what: &str) {
+    assert_eq!(strings(&st["Resource"]), vec!["*"], "{what}: {st}");
+    let actions = strings(&st["Action"]);
+    if actions == ["iam:UntagRole"] {
+        assert_eq!(
+            strings(&st["Condition"]["ForAnyValue:StringEquals"]["aws:TagKeys"]),
+            vec![MANAGED_BY_KEY],
+            "{what}: the ownership tag is never removed"
+        );
+    } else {
+        assert_eq!(
+            actions,
+            vec!["iam:CreateRole", "iam:TagRole"],
+            "{what}: {st}"
+        );
+        assert_eq!(st["Condition"]["Null"][REQUEST_TAG_MANAGED_BY], "false");
+        assert_eq!(
+            st["Condition"]["StringNotEquals"][REQUEST_TAG_MANAGED_BY], "audit-grants",
+            "{what}: the ownership tag is never set to anything else"
+        );
+    }
+}
+
+/// The privilege rules shared by the function's policy and the provisioner role's:
+/// every IAM write is limited to the path by its resource ARN and conditioned on
+/// the boundary and on ownership; the one action no condition key can tie to our
+/// roles (RemoveRoleFromInstanceProfile) is limited to profiles under the path.
 fn assert_grant_role_privileges_are_scoped(doc: &Value, what: &str) {
+    let mut writes: Vec<String> = vec![];
+    let mut denies = 0;
     for st in statements(doc) {
+        assert!(
+            st.get("NotAction").is_none() && st.get("NotResource").is_none(),
+            "{what}: {st}"
+        );
+        if st["Effect"] == "Deny" {
+            assert_ownership_deny(&st, what);
+            denies += 1;
+            continue;
+        }
         assert_eq!(st["Effect"], "Allow", "{what}: {st}");
         let actions = strings(&st["Action"]);
         let resources = strings(&st["Resource"]);
@@ -77,6 +188,9 @@ fn assert_grant_role_privileges_are_scoped(doc: &Value, what: &str) {
                 ![
                     "iam:PassRole",
                     "iam:DeleteRolePermissionsBoundary",
+                    "iam:UntagRole",
+                    "iam:AddRoleToInstanceProfile",
+                    "iam:CreateInstanceProfile",
                     "iam:CreatePolicy",
                     "iam:CreatePolicyVersion",
                     "iam:SetDefaultPolicyVersion",
@@ -86,50 +200,127 @@ fn assert_grant_role_privileges_are_scoped(doc: &Value, what: &str) {
                 .contains(&a.as_str()),
                 "{what}: {a} is never needed"
             );
-            let iam_write =
-                a.starts_with("iam:") && !a.starts_with("iam:Get") && !a.starts_with("iam:List");
-            if iam_write {
-                assert!(
-                    !resources.iter().any(|r| r == "*"),
-                    "{what}: IAM write on *: {st}"
-                );
-                assert!(
-                    resources
-                        .iter()
-                        .all(|r| r == ROLE_UNDER_PATH || r == INSTANCE_PROFILES),
-                    "{what}: IAM writes only under the role path: {st}"
-                );
+            if !is_iam_write(a) {
+                continue;
+            }
+            writes.push(a.clone());
+            assert!(
+                IAM_WRITES.contains(&a.as_str()),
+                "{what}: unexpected IAM write {a}"
+            );
+            assert!(
+                !resources.iter().any(|r| r == "*"),
+                "{what}: IAM write on *: {st}"
+            );
+            assert_ownership_is_never_optional(&st, what);
+            match a.as_str() {
+                "iam:RemoveRoleFromInstanceProfile" => {
+                    // Its resource is the instance profile and no condition key
+                    // names the role: the dedicated path is what limits it.
+                    assert_eq!(actions, vec!["iam:RemoveRoleFromInstanceProfile"], "{what}");
+                    assert_eq!(
+                        resources,
+                        vec![INSTANCE_PROFILES_UNDER_PATH],
+                        "{what}: only instance profiles under the path"
+                    );
+                }
+                "iam:CreateRole" => {
+                    assert_eq!(resources, vec![ROLE_UNDER_PATH], "{what}");
+                    assert!(
+                        requires_boundary(&st),
+                        "{what}: roles only with the boundary: {st}"
+                    );
+                    assert!(
+                        requires_managed_by(&st, REQUEST_TAG_MANAGED_BY),
+                        "{what}: roles are born tagged as ours: {st}"
+                    );
+                    assert_eq!(
+                        strings(&st["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"]),
+                        OUR_TAG_KEYS.to_vec(),
+                        "{what}: only our tag keys"
+                    );
+                }
+                "iam:PutRolePermissionsBoundary" => {
+                    assert_eq!(resources, vec![ROLE_UNDER_PATH], "{what}");
+                    assert!(
+                        requires_boundary(&st),
+                        "{what}: no boundary but ours can be put: {st}"
+                    );
+                    assert!(
+                        requires_managed_by(&st, RESOURCE_TAG_MANAGED_BY)
+                            || requires_managed_by(&st, REQUEST_TAG_MANAGED_BY),
+                        "{what}: only on roles of ours, or created as ours: {st}"
+                    );
+                }
+                "iam:TagRole" => {
+                    assert_eq!(resources, vec![ROLE_UNDER_PATH], "{what}");
+                    // On a role already tagged as ours, or in the CreateRole that
+                    // tags it (the boundary and our tag are in that request): never
+                    // on a foreign role, which would then look like ours.
+                    let on_ours = requires_managed_by(&st, RESOURCE_TAG_MANAGED_BY);
+                    let at_creation =
+                        requires_boundary(&st) && requires_managed_by(&st, REQUEST_TAG_MANAGED_BY);
+                    assert!(
+                        on_ours || at_creation,
+                        "{what}: TagRole must not make a foreign role look like ours: {st}"
+                    );
+                    assert_eq!(
+                        strings(&st["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"]),
+                        OUR_TAG_KEYS.to_vec(),
+                        "{what}: only our tag keys"
+                    );
+                    let relabel = &st["Condition"]["StringEqualsIfExists"][REQUEST_TAG_MANAGED_BY];
+                    assert!(
+                        relabel.is_null() || relabel.as_str() == Some("audit-grants"),
+                        "{what}: managed-by is never set to anything else: {st}"
+                    );
+                }
+                "iam:AttachRolePolicy" => {
+                    assert_eq!(actions, vec!["iam:AttachRolePolicy"]);
+                    assert_eq!(resources, vec![ROLE_UNDER_PATH], "{what}");
+                    let arns = strings(&st["Condition"]["ArnEquals"]["iam:PolicyARN"]);
+                    assert_eq!(
+                        arns,
+                        vec![
+                            "arn:${AWS::Partition}:iam::aws:policy/SecurityAudit",
+                            "arn:${AWS::Partition}:iam::aws:policy/job-function/ViewOnlyAccess",
+                            "arn:${AWS::Partition}:iam::aws:policy/ReadOnlyAccess",
+                        ],
+                        "{what}: only the presets"
+                    );
+                    assert!(requires_boundary(&st), "{what}: {st}");
+                    assert!(
+                        requires_managed_by(&st, RESOURCE_TAG_MANAGED_BY),
+                        "{what}: {st}"
+                    );
+                }
+                _ => {
+                    assert!(BOUNDED_WRITES.contains(&a.as_str()), "{what}: {a}");
+                    assert_eq!(resources, vec![ROLE_UNDER_PATH], "{what}");
+                    assert!(
+                        requires_boundary(&st),
+                        "{what}: {a} only on roles that carry the boundary: {st}"
+                    );
+                }
             }
         }
-        if actions
-            .iter()
-            .any(|a| a == "iam:CreateRole" || a == "iam:PutRolePermissionsBoundary")
-        {
+        if actions.iter().any(|a| a.starts_with("iam:")) && resources.iter().any(|r| r == "*") {
             assert_eq!(
-                st["Condition"]["StringEquals"]["iam:PermissionsBoundary"],
-                json!({"Ref": "PermissionsBoundary"}),
-                "{what}: roles only with the boundary: {st}"
-            );
-            assert_eq!(resources, vec![ROLE_UNDER_PATH]);
-        }
-        if actions.iter().any(|a| a == "iam:AttachRolePolicy") {
-            assert_eq!(actions, vec!["iam:AttachRolePolicy"]);
-            let arns = strings(&st["Condition"]["ArnEquals"]["iam:PolicyARN"]);
-            assert_eq!(
-                arns,
-                vec![
-                    "arn:${AWS::Partition}:iam::aws:policy/SecurityAudit",
-                    "arn:${AWS::Partition}:iam::aws:policy/job-function/ViewOnlyAccess",
-                    "arn:${AWS::Partition}:iam::aws:policy/ReadOnlyAccess",
-                ],
-                "{what}: only the presets"
-            );
-            assert_eq!(
-                st["Condition"]["StringEquals"]["iam:PermissionsBoundary"],
-                json!({"Ref": "PermissionsBoundary"})
+                actions,
+                vec!["iam:ListRoles"],
+                "{what}: only ListRoles (no resource-level permissions) on *: {st}"
             );
         }
     }
+    writes.sort();
+    writes.dedup();
+    let mut expected = IAM_WRITES.to_vec();
+    expected.sort();
+    assert_eq!(writes, expected, "{what}: exactly these IAM writes");
+    assert_eq!(
+        denies, 2,
+        "{what}: the two denies that guard the ownership tag"
+    );
 }
 
 #[test]
@@ -159,6 +350,7 @@ fn the_functions_own_policy_is_least_privilege_with_conditions() {
     assert_eq!(policies.len(), 1, "one inline policy, no managed ones");
     let doc = &policies[0];
     assert_grant_role_privileges_are_scoped(doc, "function");
+    let mut assumable = vec![];
     for st in statements(doc) {
         let actions = strings(&st["Action"]);
         let resources = strings(&st["Resource"]);
@@ -180,11 +372,7 @@ fn the_functions_own_policy_is_least_privilege_with_conditions() {
                 resources,
                 vec!["arn:${AWS::Partition}:iam::*:role/${ProvisionerRoleName}"]
             );
-            assert_eq!(
-                st["Condition"]["StringEquals"]["aws:ResourceAccount"],
-                json!({"Ref": "TargetAccounts"}),
-                "only in the listed target accounts"
-            );
+            assumable.push(st["Condition"]["StringEquals"]["aws:ResourceAccount"].clone());
         }
         if actions.iter().any(|a| a.starts_with("secretsmanager:")) {
             assert_eq!(actions, vec!["secretsmanager:GetSecretValue"]);
@@ -198,10 +386,64 @@ fn the_functions_own_policy_is_least_privilege_with_conditions() {
             );
         }
     }
+    // The provisioner role in the target accounts, and in the accounts being
+    // retired (teardown of the grants they still hold), nowhere else.
+    assert_eq!(
+        assumable,
+        vec![
+            json!({"Ref": "TargetAccounts"}),
+            json!({"Ref": "RetiringTargetAccounts"})
+        ],
+        "only in the listed target and retiring accounts"
+    );
+    let conditional: Vec<&str> = doc["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s.get("Fn::If"))
+        .filter_map(|alt| alt[0].as_str())
+        .collect();
+    assert_eq!(
+        conditional,
+        vec![
+            "HasTargetAccounts",
+            "HasRetiringTargetAccounts",
+            "HasWebhookSecret"
+        ]
+    );
+    assert_eq!(
+        t["Parameters"]["RetiringTargetAccounts"]["Type"],
+        "CommaDelimitedList"
+    );
+    assert_eq!(
+        f["Environment"]["Variables"]["RETIRING_TARGET_ACCOUNTS"],
+        json!({"Fn::Join": [",", {"Ref": "RetiringTargetAccounts"}]})
+    );
 }
 
 #[test]
-fn the_function_is_arm64_al2023_cargo_lambda_with_json_logs_and_bounded_concurrency() {
+fn the_function_and_the_provisioner_role_hold_the_same_iam_statements() {
+    let iam_only = |sts: Vec<Value>| -> Vec<Value> {
+        sts.into_iter()
+            .filter(|s| strings(&s["Action"]).iter().all(|a| a.starts_with("iam:")))
+            .collect()
+    };
+    let t = load("template.yaml");
+    let function = statements(&t["Resources"]["AuditGrantsFunction"]["Properties"]["Policies"][0]);
+    let p = load("deploy/provisioner-role.yaml");
+    let provisioner = statements(
+        &p["Resources"]["ProvisionerRole"]["Properties"]["Policies"][0]["PolicyDocument"],
+    );
+    assert_eq!(
+        iam_only(provisioner.clone()).len(),
+        provisioner.len(),
+        "the provisioner role does IAM only"
+    );
+    assert_eq!(iam_only(function), provisioner);
+}
+
+#[test]
+fn the_function_is_arm64_al2023_cargo_lambda_with_json_logs_and_optional_reserved_concurrency() {
     let t = load("template.yaml");
     let r = &t["Resources"]["AuditGrantsFunction"];
     assert_eq!(r["Type"], "AWS::Serverless::Function");
@@ -211,10 +453,16 @@ fn the_function_is_arm64_al2023_cargo_lambda_with_json_logs_and_bounded_concurre
     assert_eq!(p["Architectures"], json!(["arm64"]));
     assert_eq!(p["Handler"], "bootstrap");
     assert_eq!(p["LoggingConfig"]["LogFormat"], "JSON");
-    let reserved = p["ReservedConcurrentExecutions"].as_u64().unwrap();
-    assert!(
-        (1..=10).contains(&reserved),
-        "reserved concurrency protects IAM"
+    // A new account's concurrency quota (10) refuses any reservation: none unless
+    // the ReservedConcurrency parameter asks for one.
+    assert_eq!(
+        p["ReservedConcurrentExecutions"],
+        json!({"Fn::If": ["HasReservedConcurrency", {"Ref": "ReservedConcurrency"}, {"Ref": "AWS::NoValue"}]})
+    );
+    assert_eq!(t["Parameters"]["ReservedConcurrency"]["Default"], "");
+    assert_eq!(
+        t["Conditions"]["HasReservedConcurrency"],
+        json!({"Fn::Not": [{"Fn::Equals": [{"Ref": "ReservedConcurrency"}, ""]}]})
     );
     // Every setting the binary requires is provided.
     let env = p["Environment"]["Variables"].as_object().unwrap();
@@ -224,6 +472,7 @@ fn the_function_is_arm64_al2023_cargo_lambda_with_json_logs_and_bounded_concurre
         "ROLE_PATH",
         "MAX_GRANT_DURATION",
         "TARGET_ACCOUNTS",
+        "RETIRING_TARGET_ACCOUNTS",
     ] {
         assert!(env.contains_key(k), "{k}");
     }
@@ -264,6 +513,48 @@ fn the_table_keeps_its_evidence() {
     assert_eq!(
         gsi["KeySchema"],
         json!([{"AttributeName": "due_bucket", "KeyType": "HASH"}, {"AttributeName": "due_at", "KeyType": "RANGE"}])
+    );
+}
+
+#[test]
+fn evidence_outlives_the_stack() {
+    let t = load("template.yaml");
+    let resources = t["Resources"].as_object().unwrap();
+    for (name, r) in resources {
+        let kind = r["Type"].as_str().unwrap();
+        if [
+            "AWS::Logs::LogGroup",
+            "AWS::SQS::Queue",
+            "AWS::DynamoDB::Table",
+        ]
+        .contains(&kind)
+        {
+            assert_eq!(r["DeletionPolicy"], "Retain", "{name}");
+            assert_eq!(r["UpdateReplacePolicy"], "Retain", "{name}");
+        }
+    }
+    for name in [
+        "GrantsTable",
+        "DeadLetterQueue",
+        "FunctionLogGroup",
+        "WebhookAccessLogs",
+    ] {
+        assert!(resources.contains_key(name), "{name}");
+    }
+    // The function's log group is the template's own, with a retention.
+    let logs = &resources["FunctionLogGroup"];
+    assert_eq!(logs["Type"], "AWS::Logs::LogGroup");
+    assert_eq!(
+        logs["Properties"]["RetentionInDays"],
+        json!({"Ref": "LogRetentionDays"})
+    );
+    assert_eq!(
+        resources["WebhookAccessLogs"]["Properties"]["RetentionInDays"],
+        json!({"Ref": "LogRetentionDays"})
+    );
+    assert_eq!(
+        resources["AuditGrantsFunction"]["Properties"]["LoggingConfig"]["LogGroup"],
+        json!({"Ref": "FunctionLogGroup"})
     );
 }
 
@@ -320,27 +611,6 @@ fn the_sweeper_runs_on_a_schedule_with_retries_and_a_dead_letter_queue() {
         ])
     );
     assert!(rule["Properties"]["DeadLetterConfig"]["Arn"].is_object());
-    // Every webhook route is wired.
-    let routes: Vec<(String, String)> = events
-        .as_object()
-        .unwrap()
-        .values()
-        .filter(|e| e["Type"] == "HttpApi")
-        .map(|e| {
-            (
-                e["Properties"]["Method"].as_str().unwrap().to_owned(),
-                e["Properties"]["Path"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
-    for (m, p) in [
-        ("POST", "/grants"),
-        ("GET", "/grants/{ticket}"),
-        ("POST", "/grants/{ticket}/revoke"),
-        ("POST", "/grants/{ticket}/extend"),
-    ] {
-        assert!(routes.contains(&(m.to_owned(), p.to_owned())), "{m} {p}");
-    }
     // Alarms on sweep failures and the dead-letter queue.
     let r = &t["Resources"];
     assert_eq!(
@@ -349,6 +619,170 @@ fn the_sweeper_runs_on_a_schedule_with_retries_and_a_dead_letter_queue() {
     );
     assert_eq!(r["DeadLetterAlarm"]["Properties"]["Namespace"], "AWS/SQS");
     assert!(r["FunctionLogGroup"]["Properties"]["RetentionInDays"].is_object());
+}
+
+#[test]
+fn requests_arrive_on_a_bus_of_their_own_that_names_its_senders() {
+    let t = load("template.yaml");
+    let bus = &t["Resources"]["RequestBus"];
+    assert_eq!(bus["Type"], "AWS::Events::EventBus");
+    assert!(bus.get("Condition").is_none(), "the bus always exists");
+    assert_eq!(
+        bus["Properties"]["Name"],
+        json!({"Fn::Sub": "${AWS::StackName}-requests"})
+    );
+    let bus_arn = "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${AWS::StackName}-requests";
+    let policy = &bus["Properties"]["Policy"];
+    let raw = policy["Statement"].as_array().unwrap();
+    assert_eq!(raw.len(), 2);
+    // The senders' Allow exists only when there are senders.
+    assert_eq!(raw[0]["Fn::If"][0], "HasRequestSenders");
+    assert_eq!(raw[0]["Fn::If"][2], json!({"Ref": "AWS::NoValue"}));
+    let sts = statements(policy);
+    let (allow, deny) = (&sts[0], &sts[1]);
+    assert_eq!(allow["Effect"], "Allow");
+    assert_eq!(
+        allow["Principal"],
+        json!({"AWS": {"Ref": "RequestSenderPrincipals"}})
+    );
+    assert_eq!(strings(&allow["Action"]), vec!["events:PutEvents"]);
+    assert_eq!(strings(&allow["Resource"]), vec![bus_arn]);
+    assert!(allow.get("Condition").is_none());
+    // Everyone else, this account's own principals too, is shut out; with no
+    // senders, everyone is.
+    assert_eq!(deny["Effect"], "Deny");
+    assert_eq!(deny["Principal"], "*");
+    assert_eq!(strings(&deny["Action"]), vec!["events:PutEvents"]);
+    assert_eq!(strings(&deny["Resource"]), vec![bus_arn]);
+    assert_eq!(
+        deny["Condition"],
+        json!({"Fn::If": [
+            "HasRequestSenders",
+            {"ArnNotLike": {"aws:PrincipalArn": {"Ref": "RequestSenderPrincipals"}}},
+            {"Ref": "AWS::NoValue"}
+        ]})
+    );
+    assert_eq!(
+        t["Parameters"]["RequestSenderPrincipals"]["Type"],
+        "CommaDelimitedList"
+    );
+    assert_eq!(
+        t["Conditions"]["HasRequestSenders"],
+        json!({"Fn::Not": [{"Fn::Equals": [{"Fn::Join": ["", {"Ref": "RequestSenderPrincipals"}]}, ""]}]})
+    );
+    // The request rule listens on that bus, never on the default one.
+    let events = t["Resources"]["AuditGrantsFunction"]["Properties"]["Events"]
+        .as_object()
+        .unwrap();
+    let rules: Vec<&Value> = events
+        .values()
+        .filter(|e| e["Type"] == "EventBridgeRule")
+        .collect();
+    assert_eq!(rules.len(), 1);
+    assert_eq!(
+        rules[0]["Properties"]["EventBusName"],
+        json!({"Ref": "RequestBus"})
+    );
+    for (name, r) in t["Resources"].as_object().unwrap() {
+        if r["Type"] == "AWS::Events::Rule" {
+            assert_eq!(
+                r["Properties"]["EventBusName"],
+                json!({"Ref": "RequestBus"}),
+                "{name}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_http_api_exists_only_with_a_webhook_secret() {
+    let t = load("template.yaml");
+    assert_eq!(
+        t["Conditions"]["HasWebhookSecret"],
+        json!({"Fn::Not": [{"Fn::Equals": [{"Ref": "WebhookSecretArn"}, ""]}]})
+    );
+    let resources = t["Resources"].as_object().unwrap();
+    for (name, r) in resources {
+        let kind = r["Type"].as_str().unwrap();
+        // SAM's own API resources and HttpApi events cannot all be made
+        // conditional: plain API Gateway v2 resources are.
+        assert!(
+            ![
+                "AWS::Serverless::HttpApi",
+                "AWS::Serverless::Api",
+                "AWS::Lambda::Url"
+            ]
+            .contains(&kind),
+            "{name}: {kind}"
+        );
+        if kind.starts_with("AWS::ApiGatewayV2::")
+            || kind.starts_with("AWS::ApiGateway::")
+            || kind == "AWS::Lambda::Permission"
+        {
+            assert_eq!(r["Condition"], "HasWebhookSecret", "{name}");
+        }
+    }
+    for name in [
+        "WebhookApi",
+        "WebhookIntegration",
+        "WebhookStage",
+        "WebhookInvokePermission",
+        "WebhookAccessLogs",
+    ] {
+        assert_eq!(resources[name]["Condition"], "HasWebhookSecret", "{name}");
+    }
+    let f = &resources["AuditGrantsFunction"]["Properties"];
+    assert!(f.get("FunctionUrlConfig").is_none(), "no Function URL");
+    for (name, e) in f["Events"].as_object().unwrap() {
+        assert!(
+            !["HttpApi", "Api"].contains(&e["Type"].as_str().unwrap()),
+            "{name}: no HTTP event source on the function itself"
+        );
+    }
+    // Every webhook route is wired to the function.
+    let mut routes: Vec<&str> = resources
+        .values()
+        .filter(|r| r["Type"] == "AWS::ApiGatewayV2::Route")
+        .map(|r| {
+            assert_eq!(r["Properties"]["ApiId"], json!({"Ref": "WebhookApi"}));
+            assert_eq!(
+                r["Properties"]["Target"],
+                json!({"Fn::Sub": "integrations/${WebhookIntegration}"})
+            );
+            r["Properties"]["RouteKey"].as_str().unwrap()
+        })
+        .collect();
+    routes.sort();
+    assert_eq!(
+        routes,
+        vec![
+            "GET /grants/{ticket}",
+            "POST /grants",
+            "POST /grants/{ticket}/extend",
+            "POST /grants/{ticket}/revoke",
+        ]
+    );
+    let integration = &resources["WebhookIntegration"]["Properties"];
+    assert_eq!(integration["IntegrationType"], "AWS_PROXY");
+    assert_eq!(integration["PayloadFormatVersion"], "2.0");
+    assert_eq!(
+        integration["IntegrationUri"],
+        json!({"Fn::GetAtt": "AuditGrantsFunction.Arn"})
+    );
+    // The throttle exists with the API, so it is never shared with the internet
+    // when webhooks are off.
+    let stage = &resources["WebhookStage"]["Properties"];
+    assert_eq!(stage["DefaultRouteSettings"]["ThrottlingRateLimit"], 5);
+    assert_eq!(stage["DefaultRouteSettings"]["ThrottlingBurstLimit"], 20);
+    assert!(stage["AccessLogSettings"]["DestinationArn"].is_object());
+    let permission = &resources["WebhookInvokePermission"]["Properties"];
+    assert_eq!(permission["Principal"], "apigateway.amazonaws.com");
+    assert_eq!(
+        permission["FunctionName"],
+        json!({"Ref": "AuditGrantsFunction"})
+    );
+    assert!(strings(&permission["SourceArn"])[0].contains(":${WebhookApi}/"));
+    assert_eq!(t["Outputs"]["WebhookUrl"]["Condition"], "HasWebhookSecret");
 }
 
 #[test]

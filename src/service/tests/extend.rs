@@ -114,3 +114,62 @@ async fn an_extend_racing_a_teardown_never_leaves_the_role_behind() {
         "the teardown is re-applied"
     );
 }
+
+#[tokio::test]
+async fn a_retiring_account_gets_no_new_grants_and_its_grants_end_earlier_never_later() {
+    let h = harness_with(&[("TARGET_ACCOUNTS", "222222222222")]);
+    let mut req = request_json("AUD-RETIRE");
+    req["target_account"] = json!("222222222222");
+    h.create(&req).await.unwrap();
+    // The account is taken out of TARGET_ACCOUNTS while the grant lives.
+    let h = Harness {
+        service: retired_service(&h),
+        ..h
+    };
+    let mut other = request_json("AUD-NEW-THERE");
+    other["target_account"] = json!("222222222222");
+    let e = h.create(&other).await.unwrap_err();
+    assert_eq!(e.code(), ErrorCode::TargetNotAllowed);
+    let e = h
+        .service
+        .extend(
+            &ticket("AUD-RETIRE"),
+            now() + Duration::days(10),
+            &operator(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::TargetNotAllowed);
+    h.service
+        .extend(
+            &ticket("AUD-RETIRE"),
+            now() + Duration::hours(1),
+            &operator(),
+        )
+        .await
+        .unwrap();
+    let r = h
+        .service
+        .revoke(&ticket("AUD-RETIRE"), None, &operator())
+        .await
+        .unwrap();
+    assert_eq!(r.status, GrantStatus::Revoked, "teardown still reaches it");
+}
+
+/// The same fakes, with 222222222222 moved to RETIRING_TARGET_ACCOUNTS.
+fn retired_service(h: &Harness) -> GrantService {
+    let settings = Settings::from_lookup(|k| match k {
+        "GRANTS_TABLE" => Some("grants".into()),
+        "PERMISSIONS_BOUNDARY_ARN" => Some(BOUNDARY.into()),
+        "RETIRING_TARGET_ACCOUNTS" => Some("222222222222".into()),
+        _ => None,
+    })
+    .unwrap();
+    GrantService::new(
+        Arc::new(h.store.clone()),
+        Arc::new(h.iam.clone()),
+        Arc::new(FixedIdentity::in_account(OWN)),
+        Arc::new(h.clock.clone()),
+        Arc::new(settings),
+    )
+}

