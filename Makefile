@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: demo test lint build unit templates bench lambda-local
+.PHONY: demo test lint build unit templates bench lambda-local iam
 
 ## Run the main job locally: emulator up, set up, grant, show, sweep, show, emulator down.
 demo:
@@ -16,6 +16,8 @@ test:
 	scripts/check-templates.sh
 	$(CARGO) build --quiet --workspace --all-targets
 	$(CARGO) test --lib --bins --test properties
+	$(CARGO) run --quiet --example policy_documents > target/iam-documents.json
+	IAM_COVERAGE_MIN=45 tests/iam/run.sh target/iam-documents.json
 	scripts/moto.sh scripts/test-emulator.sh
 	scripts/moto.sh scripts/cargo-lambda-check.sh
 
@@ -43,3 +45,8 @@ build:
 lambda-local:
 	$(CARGO) build --quiet
 	scripts/moto.sh scripts/cargo-lambda-check.sh
+
+## The independent IAM evaluation of every policy document (tests/iam, Node; no emulator).
+iam:
+	$(CARGO) run --quiet --example policy_documents > target/iam-documents.json
+	IAM_COVERAGE_MIN=45 tests/iam/run.sh target/iam-documents.json
