@@ -378,12 +378,19 @@ impl RoleProvisioner for FakeIam {
     async fn provision(&self, spec: &RoleSpec) -> Result<ProvisionedRole, ProvisionError> {
         let mut s = self.enter(IamOp::Provision, &spec.role_name)?;
         let key = (spec.target_account.clone(), spec.role_name.clone());
-        let role_id = match s.roles.get(&key) {
-            Some(existing) if tag(&existing.tags, TAG_TICKET) != Some(spec.ticket.as_str()) => {
+        let role_id = match (s.roles.get(&key), &spec.existing_role_id) {
+            // A repair: only that very role, never a new one.
+            (None, Some(_)) => return Err(ProvisionError::RoleGone),
+            (Some(existing), Some(id)) if existing.role_id != *id => {
                 return Err(ProvisionError::ForeignRole(spec.role_name.clone()));
             }
-            Some(existing) => existing.role_id.clone(),
-            None => {
+            (Some(existing), None)
+                if tag(&existing.tags, TAG_TICKET) != Some(spec.ticket.as_str()) =>
+            {
+                return Err(ProvisionError::ForeignRole(spec.role_name.clone()));
+            }
+            (Some(existing), _) => existing.role_id.clone(),
+            (None, None) => {
                 s.next_id += 1;
                 format!("AROAFAKE{:012}", s.next_id)
             }
@@ -420,6 +427,9 @@ impl RoleProvisioner for FakeIam {
             let mut s = self.enter(IamOp::UpdateWindow, &role.role_name)?;
             let key = (role.target_account.clone(), role.role_name.clone());
             let r = s.roles.get_mut(&key).ok_or(ProvisionError::RoleGone)?;
+            if role.role_id.as_ref().is_some_and(|id| *id != r.role_id) {
+                return Err(ProvisionError::RoleGone); // another role of that name
+            }
             r.trust = window.trust.clone();
             r.window_deny = Some(window.window_deny.clone());
             r.expires_at = window.expires_at.clone();

@@ -52,6 +52,10 @@ pub struct RoleSpec {
     pub allowed_policy_arns: Vec<String>,
     pub tags: Vec<(String, String)>,
     pub description: String,
+    /// The RoleId the grant recorded, once it has a role: then the role is only
+    /// ever brought back to this spec (a repair), never created anew, and only
+    /// if it is still that role.
+    pub existing_role_id: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -149,8 +149,7 @@ impl DynamoGrantStore {
                             matches!(r.code(), Some("ConditionalCheckFailed" | "TransactionConflict"))
                         })
                 );
-                let mismatch = error_code(&e) == Some("IdempotentParameterMismatchException");
-                if conflicted || mismatch {
+                if conflicted {
                     Err(on_conflict)
                 } else {
                     Err(StoreError::Other(aws_error(

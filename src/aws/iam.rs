@@ -92,6 +92,29 @@ impl IamRoles {
         Ok(Client::from_conf(conf))
     }
 
+    /// The preset and the window deny: independent, so one round trip.
+    async fn attach_preset_and_window(
+        &self,
+        iam: &Client,
+        spec: &RoleSpec,
+    ) -> Result<(), ProvisionError> {
+        let attach = async {
+            iam.attach_role_policy()
+                .role_name(&spec.role_name)
+                .policy_arn(&spec.policy_arn)
+                .send()
+                .await
+                .map_err(|e| aws_error("iam:AttachRolePolicy", e))
+        };
+        let window = async {
+            put_window_deny(iam, &spec.role_name, &spec.window_deny)
+                .await
+                .map_err(|e| aws_error("iam:PutRolePolicy", e))
+        };
+        tokio::try_join!(attach, window)?;
+        Ok(())
+    }
+
     /// Brings this ticket's existing role to the spec after an interrupted
     /// provisioning: only if it is ours, under our path, for this ticket.
     async fn converge_existing(
@@ -99,25 +122,43 @@ impl IamRoles {
         iam: &Client,
         spec: &RoleSpec,
     ) -> Result<ProvisionedRole, ProvisionError> {
-        let role = iam
-            .get_role()
-            .role_name(&spec.role_name)
-            .send()
-            .await
-            .map_err(|e| aws_error("iam:GetRole", e))?
-            .role
-            .ok_or_else(|| anyhow::anyhow!("iam:GetRole returned no role"))?;
+        let role = match iam.get_role().role_name(&spec.role_name).send().await {
+            Ok(out) => out
+                .role
+                .ok_or_else(|| anyhow::anyhow!("iam:GetRole returned no role"))?,
+            Err(e) if gone(&e) => return Err(ProvisionError::RoleGone),
+            Err(e) => return Err(aws_error("iam:GetRole", e).into()),
+        };
         let tag = |k: &str| {
             role.tags()
                 .iter()
                 .find(|t| t.key() == k)
                 .map(|t| t.value().to_owned())
         };
-        let ours = role.path() == spec.path
-            && tag(TAG_MANAGED_BY).as_deref() == Some(MANAGED_BY)
-            && tag(TAG_TICKET).as_deref() == Some(spec.ticket.as_str());
+        let ours = match &spec.existing_role_id {
+            // The role the grant created, whatever its tags say now.
+            Some(id) => role.role_id() == id,
+            None => {
+                role.path() == spec.path
+                    && tag(TAG_MANAGED_BY).as_deref() == Some(MANAGED_BY)
+                    && tag(TAG_TICKET).as_deref() == Some(spec.ticket.as_str())
+            }
+        };
         if !ours {
             return Err(ProvisionError::ForeignRole(spec.role_name.clone()));
+        }
+        // Nothing but the preset may stay attached, and no inline policy but
+        // the window deny (put again by `provision`): removed before the trust
+        // is written, so the auditor never meets the role with them.
+        for arn in attached_policies(iam, &spec.role_name).await? {
+            if arn != spec.policy_arn {
+                detach(iam, &spec.role_name, &arn).await?;
+            }
+        }
+        for name in inline_policies(iam, &spec.role_name).await? {
+            if name != WINDOW_POLICY_NAME {
+                delete_inline(iam, &spec.role_name, &name).await?;
+            }
         }
         // The boundary first: the function may write to a role only while it
         // carries the boundary (its own IAM policy says so).
@@ -145,18 +186,6 @@ impl IamRoles {
             .send()
             .await
             .map_err(|e| aws_error("iam:TagRole", e))?;
-        // Nothing but the preset may stay attached, and no inline policy but
-        // the window deny (put again by `provision`).
-        for arn in attached_policies(iam, &spec.role_name).await? {
-            if arn != spec.policy_arn {
-                detach(iam, &spec.role_name, &arn).await?;
-            }
-        }
-        for name in inline_policies(iam, &spec.role_name).await? {
-            if name != WINDOW_POLICY_NAME {
-                delete_inline(iam, &spec.role_name, &name).await?;
-            }
-        }
         Ok(ProvisionedRole {
             arn: role.arn().to_owned(),
             role_id: role.role_id().to_owned(),
@@ -421,6 +450,12 @@ impl RoleProvisioner for IamRoles {
         let iam = self
             .client_for(&spec.target_account, spec.ticket.as_str())
             .await?;
+        if spec.existing_role_id.is_some() {
+            // A repair: bring that very role back to the spec, never make another.
+            let provisioned = self.converge_existing(&iam, spec).await?;
+            self.attach_preset_and_window(&iam, spec).await?;
+            return Ok(provisioned);
+        }
         let created = iam
             .create_role()
             .role_name(&spec.role_name)
@@ -455,21 +490,7 @@ impl RoleProvisioner for IamRoles {
             }
             Err(e) => return Err(aws_error("iam:CreateRole", e).into()),
         };
-        // The preset and the window deny are independent: one round trip.
-        let attach = async {
-            iam.attach_role_policy()
-                .role_name(&spec.role_name)
-                .policy_arn(&spec.policy_arn)
-                .send()
-                .await
-                .map_err(|e| aws_error("iam:AttachRolePolicy", e))
-        };
-        let window = async {
-            put_window_deny(&iam, &spec.role_name, &spec.window_deny)
-                .await
-                .map_err(|e| aws_error("iam:PutRolePolicy", e))
-        };
-        tokio::try_join!(attach, window)?;
+        self.attach_preset_and_window(&iam, spec).await?;
         Ok(provisioned)
     }
 
@@ -481,6 +502,16 @@ impl RoleProvisioner for IamRoles {
         let iam = self
             .client_for(&role.target_account, role.ticket.as_str())
             .await?;
+        // Only ever the role the grant created: another of the same name never
+        // gets the auditor's trust.
+        match iam.get_role().role_name(&role.role_name).send().await {
+            Ok(out)
+                if role.role_id.is_none()
+                    || out.role().map(|r| r.role_id()) == role.role_id.as_deref() => {}
+            Ok(_) => return Err(ProvisionError::RoleGone),
+            Err(e) if gone(&e) => return Err(ProvisionError::RoleGone),
+            Err(e) => return Err(aws_error("iam:GetRole", e).into()),
+        }
         // The deny first: a window moved earlier shuts live sessions at once.
         match put_window_deny(&iam, &role.role_name, &window.window_deny).await {
             Ok(()) => {}

@@ -181,7 +181,10 @@ impl Grant {
         request: Grant,
         at: DateTime<Utc>,
     ) -> Result<Transition, IllegalTransition> {
-        self.require(self.refused && !self.is_ended(), "requested again")?;
+        self.require(
+            self.refused && !self.is_ended() && self.ending.is_none(),
+            "requested again",
+        )?;
         let reason = if request.fingerprint == self.fingerprint {
             "the same request sent again after a refusal"
         } else {
@@ -271,16 +274,6 @@ impl Grant {
             g.status = GrantStatus::Failed;
             g.attempts = attempts;
             g.last_error = Some(why.to_owned());
-        }))
-    }
-
-    /// A grant that can never be provisioned ends `failed`, saying why.
-    pub fn give_up(&self, why: &str, at: DateTime<Utc>) -> Result<Transition, IllegalTransition> {
-        self.require(!self.is_ended(), "given up")?;
-        Ok(self.transition(at, why, |g| {
-            g.status = GrantStatus::Failed;
-            g.ended_at = Some(at);
-            g.end_reason = Some(why.to_owned());
         }))
     }
 
@@ -374,7 +367,7 @@ impl Grant {
         if let Some(ended) = self.ended_at {
             return self.recheck.then_some(ended + STALE_AFTER);
         }
-        if self.refused {
+        if self.refused && self.ending.is_none() {
             return None; // nothing to do until someone corrects the request
         }
         Some(match self.status {

@@ -49,9 +49,15 @@ impl GrantService {
         match self.store.insert(&grant, &event).await {
             Ok(()) => {}
             Err(StoreError::AlreadyExists) => {
-                // A concurrent delivery of the same ticket won the race.
-                let existing = self.existing_grant(&ticket).await?;
-                return self.redeliver(existing, body, origin).await;
+                // A concurrent delivery of the same ticket won the race, or a
+                // transaction on the item was in flight (then nothing may be
+                // there yet: ours to retry, not the caller's fault).
+                return match self.store.get(&ticket).await.map_err(store_err)? {
+                    Some(existing) => self.redeliver(existing, body, origin).await,
+                    None => Err(internal(anyhow::anyhow!(
+                        "the grant of ticket {ticket} met a concurrent write; retry"
+                    ))),
+                };
             }
             Err(e) => return Err(store_err(e)),
         }
@@ -133,7 +139,7 @@ impl GrantService {
         body: &GrantRequestBody,
         origin: &Origin,
     ) -> Result<Created> {
-        if existing.refused {
+        if existing.refused && !existing.is_ended() && existing.ending.is_none() {
             // IAM refused the last attempt and left nothing: the ticket is
             // open for this request, corrected or the same one again.
             let request = self.parse_request(body).await?;
@@ -180,8 +186,13 @@ impl GrantService {
 
     /// Creates (or completes) the role of a `pending`/`failed` grant and marks it
     /// `active`. On failure the record says why and the next delivery or sweep
-    /// resumes; a permanent refusal by IAM ends the grant with nothing left.
+    /// resumes; a refusal by IAM leaves nothing and keeps the ticket open.
     pub(super) async fn provision(&self, grant: Grant) -> Result<Grant> {
+        // A provisioning resumed later is held to the allowlists as they are now.
+        if let Some(why) = self.no_longer_allowed(&grant).await? {
+            self.refuse(&grant, &why, Cleanup::RemoveWhatExists).await?;
+            return Err(Error::reject(ErrorCode::TargetNotAllowed, why));
+        }
         let spec = self.role_spec(&grant).await?;
         match self.provisioner.provision(&spec).await {
             Ok(role) => match self
@@ -197,13 +208,13 @@ impl GrantService {
             Err(ProvisionError::Rejected(why)) => {
                 let field = refused_principal(&grant, &why);
                 let why = format!("IAM refused the request: {why}");
-                self.refuse(&grant, &why).await?;
+                self.refuse(&grant, &why, Cleanup::RemoveWhatExists).await?;
                 Err(Error::invalid(field, why))
             }
             Err(e @ ProvisionError::ForeignRole(_)) => {
-                // Not ours: nothing to tear down, and never adopt it.
+                // Not ours: never adopted, never touched.
                 let why = e.to_string();
-                self.refuse(&grant, &why).await?;
+                self.refuse(&grant, &why, Cleanup::Nothing).await?;
                 Err(Error::reject(ErrorCode::Conflict, why))
             }
             Err(e) => {
@@ -214,13 +225,35 @@ impl GrantService {
         }
     }
 
+    /// Why a grant's request would no longer be accepted (`AUDITOR_ACCOUNTS` or
+    /// the target accounts changed since it was made), if so.
+    async fn no_longer_allowed(&self, grant: &Grant) -> Result<Option<String>> {
+        let auditors = &self.settings.auditor_accounts;
+        if !auditors.is_empty() && !auditors.contains(&grant.auditor_account) {
+            return Ok(Some(format!(
+                "auditor account {} is no longer in AUDITOR_ACCOUNTS",
+                grant.auditor_account
+            )));
+        }
+        let own = self.caller().await?.account;
+        let targets = &self.settings.target_accounts;
+        if grant.target_account != own && !targets.contains(&grant.target_account) {
+            return Ok(Some(format!(
+                "target account {} is no longer in TARGET_ACCOUNTS",
+                grant.target_account
+            )));
+        }
+        Ok(None)
+    }
+
     /// Records that IAM refused the request, after removing whatever of the
     /// grant exists: no role is left, and the ticket stays open.
-    async fn refuse(&self, grant: &Grant, why: &str) -> Result<Grant> {
-        if let Err(e) = self
-            .provisioner
-            .teardown(&grant.role_ref(), self.clock.now())
-            .await
+    async fn refuse(&self, grant: &Grant, why: &str, cleanup: Cleanup) -> Result<Grant> {
+        if cleanup == Cleanup::RemoveWhatExists
+            && let Err(e) = self
+                .provisioner
+                .teardown(&grant.role_ref(), self.clock.now())
+                .await
             && !matches!(e, ProvisionError::ForeignRole(_))
         {
             let _ = self
@@ -253,12 +286,21 @@ impl GrantService {
     }
 }
 
-/// The field IAM's refusal is about: the principal it names, or all of them.
+/// Whether a refusal removes what a provisioning may have left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cleanup {
+    RemoveWhatExists,
+    /// A role of that name exists and is not ours: never touched.
+    Nothing,
+}
+
+/// The field IAM's refusal is about: the principal it names (quoted, as IAM
+/// quotes it), or all of them.
 fn refused_principal(grant: &Grant, message: &str) -> String {
     grant
         .principals
         .iter()
-        .position(|p| message.contains(p.as_str()))
+        .position(|p| message.contains(&format!("\"{}\"", p.as_str())))
         .map(|i| format!("principals[{i}]"))
         .unwrap_or_else(|| "principals".to_owned())
 }

@@ -213,6 +213,7 @@ impl GrantService {
                 "audit-grants {}: {} for account {} until {}",
                 grant.ticket, grant.access, grant.auditor_account, expires_at
             ),
+            existing_role_id: grant.role_id.clone(),
         })
     }
 

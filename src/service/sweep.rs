@@ -135,6 +135,10 @@ impl GrantService {
                 Err(e) => Err(e.into()),
             };
         }
+        if grant.refused && grant.ending.is_none() {
+            // A lagging index entry: a refused grant waits for a corrected request.
+            return Ok(SweepOutcome::Skipped);
+        }
         let provisioning = grant.is_provisioning();
         if provisioning && grant.window.end() > as_of {
             if grant.status == GrantStatus::Pending && !grant.is_stale(as_of) {

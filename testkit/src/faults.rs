@@ -13,7 +13,6 @@ use std::sync::{Arc, Mutex};
 
 use aws_sdk_iam::config::interceptors::{
     BeforeDeserializationInterceptorContextMut, BeforeTransmitInterceptorContextMut,
-    FinalizerInterceptorContextRef,
 };
 use aws_sdk_iam::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_iam::error::BoxError;
@@ -66,11 +65,6 @@ struct State {
     matcher: Option<Matcher>,
     fault: Option<Fault>,
     first_attempt_only: bool,
-    /// The current operation's fate and attempt count (operations are sequential
-    /// in the tests that use this).
-    doomed: bool,
-    attempt: usize,
-    op: String,
     /// `op` names of the operations that were made to fail.
     injected: Vec<String>,
     /// Every operation seen, in order.
@@ -82,15 +76,23 @@ struct State {
     token_attempts: Vec<(String, bool)>,
 }
 
-/// Marks an attempt (in its own request's config bag, so concurrent requests
-/// never see each other's) as a retry answered by an applied token.
+/// One operation's fault state, kept in its own config bag across its retries.
 #[derive(Debug, Clone)]
-struct AnsweredByToken;
-
-impl aws_smithy_types::config_bag::Storable for AnsweredByToken {
-    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+struct Attempt {
+    n: usize,
+    op: String,
+    /// The fault this attempt meets, if any.
+    fault: Option<Fault>,
+    first_attempt_only: bool,
+    /// Its `ClientRequestToken`, when it is a tracked DynamoDB write.
+    token: Option<String>,
+    /// A retry answered by an applied token (never sent to the emulator).
+    answered_by_token: bool,
 }
 
+impl aws_smithy_types::config_bag::Storable for Attempt {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+}
 #[derive(Clone, Default)]
 pub struct FaultInjector(Arc<Mutex<State>>);
 
@@ -131,7 +133,6 @@ impl FaultInjector {
         s.fail_at = None;
         s.matcher = None;
         s.fault = None;
-        s.doomed = false;
     }
 
     /// Starts counting operations from zero.
@@ -266,45 +267,64 @@ impl Intercept for FaultInjector {
         _rc: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let mut s = self.0.lock().unwrap();
+        // Each operation's own state lives in its config bag (kept across its
+        // retries), so concurrent operations never see each other's.
         let (op, body) = describe(ctx.request());
-        s.attempt += 1;
-        if s.attempt == 1 {
-            s.ops += 1;
-            s.op = op.clone();
-            s.seen.push(op.clone());
-            let by_index = s.fail_at == Some(s.ops);
-            let by_match = s.matcher.as_ref().is_some_and(|m| m(&op, &body));
-            s.doomed = s.fault.is_some() && (by_index || by_match);
-            if s.doomed {
-                let fault = s.fault.unwrap();
-                s.injected.push(format!("{op} {fault:?}"));
+        let previous = cfg.load::<Attempt>().cloned();
+        let mut s = self.0.lock().unwrap();
+        let attempt = match previous {
+            None => {
+                s.ops += 1;
+                s.seen.push(op.clone());
+                let by_index = s.fail_at == Some(s.ops);
+                let by_match = s.matcher.as_ref().is_some_and(|m| m(&op, &body));
+                let doomed = s.fault.is_some() && (by_index || by_match);
+                if doomed {
+                    let fault = s.fault.unwrap();
+                    s.injected.push(format!("{op} {fault:?}"));
+                }
+                Attempt {
+                    n: 1,
+                    op: op.clone(),
+                    fault: s.fault.filter(|_| doomed),
+                    first_attempt_only: s.first_attempt_only,
+                    token: None,
+                    answered_by_token: false,
+                }
             }
-        } else if s.first_attempt_only {
-            s.doomed = false;
-        }
-        let mut replayed = false;
-        // Tokens are tracked while faults are injected (sequential tests).
+            Some(previous) => Attempt {
+                n: previous.n + 1,
+                // A fault on the first attempt only spares the retries.
+                fault: previous.fault.filter(|_| !previous.first_attempt_only),
+                token: None,
+                answered_by_token: false,
+                ..previous
+            },
+        };
+        let mut attempt = attempt;
+        // Tokens are tracked while faults are injected.
         if s.fault.is_some()
             && op == "dynamodb:TransactWriteItems"
             && let Some(token) = client_request_token(&body)
         {
-            replayed = s.applied_tokens.contains(&token);
-            s.token_attempts.push((token.clone(), replayed));
-            let reaches_service = !s.doomed || s.fault.is_some_and(Fault::takes_effect);
-            if replayed {
-                s.doomed = false;
-                cfg.interceptor_state().store_put(AnsweredByToken);
-            } else if reaches_service {
-                s.applied_tokens.insert(token);
+            let replay = s.applied_tokens.contains(&token);
+            s.token_attempts.push((token.clone(), replay));
+            if replay {
+                attempt.fault = None;
+                attempt.answered_by_token = true;
             }
+            attempt.token = Some(token);
         }
-        if replayed || (s.doomed && !s.fault.is_some_and(Fault::takes_effect)) {
+        let sent_nowhere =
+            attempt.answered_by_token || attempt.fault.is_some_and(|f| !f.takes_effect());
+        if sent_nowhere {
             // Never reaches the real service: sent to an account of its own.
             ctx.request_mut()
                 .headers_mut()
                 .insert("x-moto-account-id", "000000000000");
         }
+        drop(s);
+        cfg.interceptor_state().store_put(attempt);
         Ok(())
     }
 
@@ -314,10 +334,12 @@ impl Intercept for FaultInjector {
         _rc: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let s = self.0.lock().unwrap();
-        if cfg.load::<AnsweredByToken>().is_some() {
+        let Some(attempt) = cfg.load::<Attempt>().cloned() else {
+            return Ok(());
+        };
+        let resp = ctx.response_mut();
+        if attempt.answered_by_token {
             // DynamoDB's answer to a retry whose token was applied: success.
-            let resp = ctx.response_mut();
             *resp.status_mut() = StatusCode::try_from(200).unwrap();
             resp.headers_mut()
                 .insert("content-type", "application/x-amz-json-1.0");
@@ -327,15 +349,20 @@ impl Intercept for FaultInjector {
             *resp.body_mut() = SdkBody::from("{}");
             return Ok(());
         }
-        if !s.doomed {
-            return Ok(());
+        // A write the service applied (its real answer was a success): a retry
+        // with its token is answered as applied.
+        if let Some(token) = &attempt.token
+            && resp.status().is_success()
+        {
+            self.0.lock().unwrap().applied_tokens.insert(token.clone());
         }
-        let fault = s.fault.expect("doomed only with a fault");
+        let Some(fault) = attempt.fault else {
+            return Ok(());
+        };
         if fault == Fault::TimeoutAfterEffect {
             return Err("injected fault: the response timed out".into());
         }
-        let (status, content_type, body) = error_response(&s.op, fault);
-        let resp = ctx.response_mut();
+        let (status, content_type, body) = error_response(&attempt.op, fault);
         *resp.status_mut() = StatusCode::try_from(status).unwrap();
         resp.headers_mut().insert("content-type", content_type);
         // What the emulator said of the request sent nowhere must not show:
@@ -344,18 +371,6 @@ impl Intercept for FaultInjector {
             resp.headers_mut().remove(stale);
         }
         *resp.body_mut() = SdkBody::from(body);
-        Ok(())
-    }
-
-    fn read_after_execution(
-        &self,
-        _ctx: &FinalizerInterceptorContextRef<'_>,
-        _rc: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let mut s = self.0.lock().unwrap();
-        s.doomed = false;
-        s.attempt = 0;
         Ok(())
     }
 }

@@ -288,3 +288,67 @@ async fn who_asked_is_recorded_with_every_change_they_asked_for() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_revoke_of_a_refused_grant_that_failed_is_retried_and_never_undone_by_a_new_request() {
+    let h = harness();
+    h.iam.fail_next(
+        IamOp::Provision,
+        ProvisionError::Rejected("Invalid principal in policy".into()),
+    );
+    let _ = h.create(&request_json("AUD-REFUSED-REVOKED")).await;
+    h.iam.fail_next(
+        IamOp::Teardown,
+        ProvisionError::Aws(anyhow::anyhow!("ServiceFailure")),
+    );
+    assert!(
+        h.service
+            .revoke(&ticket("AUD-REFUSED-REVOKED"), None, &operator())
+            .await
+            .is_err()
+    );
+    let g = h.store.grant("AUD-REFUSED-REVOKED").unwrap();
+    assert!(
+        g.ending.is_some() && g.due_at().is_some(),
+        "the sweeper retries it"
+    );
+    let again = h
+        .create(&request_json("AUD-REFUSED-REVOKED"))
+        .await
+        .unwrap();
+    assert!(matches!(again, Created::Existing(_)), "not re-provisioned");
+    assert_eq!(h.iam.count(IamOp::Provision), 1);
+    let r = h.service.sweep(sweep_at(now())).await.unwrap();
+    assert_eq!(r.torn_down, ["AUD-REFUSED-REVOKED"]);
+}
+
+#[tokio::test]
+async fn a_provisioning_resumed_later_is_held_to_the_allowlists_as_they_are_then() {
+    let h = harness();
+    h.iam.fail_next(
+        IamOp::Provision,
+        ProvisionError::Aws(anyhow::anyhow!("Throttling")),
+    );
+    let _ = h.create(&request_json("AUD-NOT-ANY-MORE")).await;
+    // The auditor's firm is taken off AUDITOR_ACCOUNTS before the retry.
+    let settings = Settings::from_lookup(|k| match k {
+        "GRANTS_TABLE" => Some("grants".into()),
+        "PERMISSIONS_BOUNDARY_ARN" => Some(BOUNDARY.into()),
+        "AUDITOR_ACCOUNTS" => Some("111122223333".into()),
+        _ => None,
+    })
+    .unwrap();
+    let service = GrantService::new(
+        Arc::new(h.store.clone()),
+        Arc::new(h.iam.clone()),
+        Arc::new(FixedIdentity::in_account(OWN)),
+        Arc::new(h.clock.clone()),
+        Arc::new(settings),
+    );
+    let r = service.sweep(sweep_at(now())).await.unwrap();
+    assert_eq!(r.failed.len(), 1, "{r:?}");
+    let g = h.store.grant("AUD-NOT-ANY-MORE").unwrap();
+    assert!(g.refused && !g.is_ended(), "{g:?}");
+    assert_eq!(h.iam.count(IamOp::Provision), 1, "never provisioned again");
+    assert_eq!(h.iam.role_count(), 0);
+}

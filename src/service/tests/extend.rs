@@ -173,3 +173,28 @@ fn retired_service(h: &Harness) -> GrantService {
         Arc::new(settings),
     )
 }
+
+#[tokio::test]
+async fn an_extend_never_writes_the_auditors_trust_onto_another_role_of_the_same_name() {
+    let h = harness();
+    let g = h.active("AUD-EXT-OTHER").await;
+    let mut theirs = h.iam.role(OWN, &g.role_name).unwrap();
+    h.iam.delete_out_of_band(OWN, &g.role_name);
+    theirs.role_id = "AROATHEIRS".into();
+    theirs.trust = crate::policy::trust_no_one();
+    h.iam.put_role(theirs);
+    let e = h
+        .service
+        .extend(
+            &ticket("AUD-EXT-OTHER"),
+            now() + Duration::days(5),
+            &operator(),
+        )
+        .await;
+    assert!(e.is_err(), "the role is gone");
+    assert_eq!(
+        h.iam.role(OWN, &g.role_name).unwrap().trust,
+        crate::policy::trust_no_one(),
+        "their trust is untouched"
+    );
+}

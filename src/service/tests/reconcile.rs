@@ -67,3 +67,30 @@ async fn a_role_tagged_as_ours_that_no_grant_created_is_reported_and_never_touch
     assert_eq!(report.foreign.len(), 1, "{report:?}");
     assert!(h.iam.role(OWN, "audit-IMPOSTOR-0000").is_some());
 }
+
+#[tokio::test]
+async fn a_repair_never_makes_a_new_role_and_never_touches_another_of_the_same_name() {
+    let h = harness();
+    let g = h.active("AUD-REPAIR").await;
+    h.iam.tamper(OWN, &g.role_name, |r| {
+        r.attached
+            .push("arn:aws:iam::aws:policy/AdministratorAccess".into())
+    });
+    // The role is replaced by someone else's of the same name before the repair.
+    let mut theirs = h.iam.role(OWN, &g.role_name).unwrap();
+    h.iam.delete_out_of_band(OWN, &g.role_name);
+    theirs.role_id = "AROATHEIRS".into();
+    h.iam.put_role(theirs);
+    h.clock.advance(Duration::minutes(10));
+    let report = h.service.reconcile(Mode::Apply).await.unwrap();
+    assert!(report.repaired.is_empty(), "{report:?}");
+    assert_eq!(report.foreign.len(), 1, "{report:?}");
+    assert_eq!(report.ended, ["AUD-REPAIR"], "ours is gone: the grant ends");
+    let role = h.iam.role(OWN, &g.role_name).unwrap();
+    assert_eq!(role.role_id, "AROATHEIRS");
+    assert!(
+        role.attached
+            .contains(&"arn:aws:iam::aws:policy/AdministratorAccess".to_owned()),
+        "theirs is never touched"
+    );
+}
