@@ -128,6 +128,25 @@ impl TestEnv {
         )
     }
 
+    /// Deletes a grant's role (security-audit preset) out of band, as a person
+    /// with IAM access would: detach, delete the window deny, delete the role.
+    pub async fn delete_role_out_of_band(&self, name: &str) {
+        let iam = &self.clients.iam;
+        iam.detach_role_policy()
+            .role_name(name)
+            .policy_arn("arn:aws:iam::aws:policy/SecurityAudit")
+            .send()
+            .await
+            .unwrap();
+        iam.delete_role_policy()
+            .role_name(name)
+            .policy_name("AuditGrantWindow")
+            .send()
+            .await
+            .unwrap();
+        iam.delete_role().role_name(name).send().await.unwrap();
+    }
+
     pub fn boundary_arn(&self) -> String {
         format!(
             "arn:aws:iam::{}:policy/audit-grants/audit-grants-boundary",

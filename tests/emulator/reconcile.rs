@@ -242,29 +242,7 @@ async fn a_live_grant_whose_role_was_deleted_out_of_band_is_ended() {
     let env = TestEnv::new().await;
     create(&env.service, &request("AUD-DELETED")).await.unwrap();
     let name = role_name("AUD-DELETED");
-    env.clients
-        .iam
-        .detach_role_policy()
-        .role_name(&name)
-        .policy_arn("arn:aws:iam::aws:policy/SecurityAudit")
-        .send()
-        .await
-        .unwrap();
-    env.clients
-        .iam
-        .delete_role_policy()
-        .role_name(&name)
-        .policy_name("AuditGrantWindow")
-        .send()
-        .await
-        .unwrap();
-    env.clients
-        .iam
-        .delete_role()
-        .role_name(&name)
-        .send()
-        .await
-        .unwrap();
+    env.delete_role_out_of_band(&name).await;
     // Not right away: IAM's listing may lag a grant changed in the last minutes.
     let early = env.service.reconcile(Mode::DryRun).await.unwrap();
     assert!(early.ended.is_empty(), "{early:?}");

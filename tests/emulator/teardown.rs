@@ -129,19 +129,7 @@ async fn teardown_completes_when_pieces_are_already_gone_or_extra_ones_were_adde
     let iam = &env.clients.iam;
     // The role was deleted out of band.
     let gone = role_name("AUD-GONE");
-    iam.detach_role_policy()
-        .role_name(&gone)
-        .policy_arn("arn:aws:iam::aws:policy/SecurityAudit")
-        .send()
-        .await
-        .unwrap();
-    iam.delete_role_policy()
-        .role_name(&gone)
-        .policy_name("AuditGrantWindow")
-        .send()
-        .await
-        .unwrap();
-    iam.delete_role().role_name(&gone).send().await.unwrap();
+    env.delete_role_out_of_band(&gone).await;
     // The preset was detached out of band.
     iam.detach_role_policy()
         .role_name(role_name("AUD-DETACHED"))
@@ -501,21 +489,10 @@ async fn a_role_made_again_under_the_grants_name_by_someone_else_is_never_touche
     let name = role_name("AUD-REMADE");
     // Ours is deleted out of band, and someone makes another with the same
     // name and the same tags.
-    let iam = &env.clients.iam;
-    iam.detach_role_policy()
-        .role_name(&name)
-        .policy_arn("arn:aws:iam::aws:policy/SecurityAudit")
-        .send()
-        .await
-        .unwrap();
-    iam.delete_role_policy()
-        .role_name(&name)
-        .policy_name("AuditGrantWindow")
-        .send()
-        .await
-        .unwrap();
-    iam.delete_role().role_name(&name).send().await.unwrap();
-    iam.create_role()
+    env.delete_role_out_of_band(&name).await;
+    env.clients
+        .iam
+        .create_role()
         .role_name(&name)
         .path("/audit-grants/")
         .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::999999999999:root"},"Action":"sts:AssumeRole"}]}"#)
