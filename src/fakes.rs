@@ -470,19 +470,15 @@ pub fn active_grant(
     start: DateTime<Utc>,
     end: DateTime<Utc>,
 ) -> Grant {
-    use crate::domain::{AccessPreset, ExternalId, PrincipalArn, Window};
+    use crate::domain::{AccessPreset, ExternalId, GrantRequest, PrincipalArn, Window};
     let ticket = Ticket::parse(ticket).expect("a valid ticket");
     let target_account = AccountId::parse(target_account).expect("a 12-digit account");
-    Grant {
-        role_name: ticket.role_name(),
-        role_arn: format!(
-            "arn:aws:iam::{target_account}:role/audit-grants/{}",
-            ticket.role_name()
-        ),
-        role_id: None,
+    let role_arn = format!(
+        "arn:aws:iam::{target_account}:role/audit-grants/{}",
+        ticket.role_name()
+    );
+    let request = GrantRequest {
         ticket,
-        status: GrantStatus::Active,
-        fingerprint: "seeded".into(),
         requested_by: "seeded".into(),
         auditor_account: AccountId::parse("210987654321").expect("account"),
         principals: vec![
@@ -494,16 +490,11 @@ pub fn active_grant(
         window: Window::new(start, end).expect("end after start"),
         target_account,
         reason: None,
-        created_at: start,
-        updated_at: start,
-        ended_at: None,
-        end_reason: None,
-        ending: None,
-        attempts: 0,
-        last_error: None,
-        recheck: false,
-        refused: false,
-        version: 1,
+        fingerprint: "seeded".into(),
+    };
+    Grant {
+        status: GrantStatus::Active,
+        ..Grant::requested(request, role_arn, start)
     }
 }
 

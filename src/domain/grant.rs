@@ -150,6 +150,39 @@ pub struct IllegalTransition {
     pub attempted: &'static str,
 }
 
+impl Grant {
+    /// A new grant, `pending`, for a request that passed every rule; its role
+    /// will be `role_arn` (named after the ticket).
+    pub fn requested(r: super::GrantRequest, role_arn: String, at: DateTime<Utc>) -> Grant {
+        Grant {
+            role_name: r.ticket.role_name(),
+            ticket: r.ticket,
+            status: GrantStatus::Pending,
+            fingerprint: r.fingerprint,
+            requested_by: r.requested_by,
+            auditor_account: r.auditor_account,
+            principals: r.principals,
+            external_id: r.external_id,
+            access: r.access,
+            window: r.window,
+            target_account: r.target_account,
+            reason: r.reason,
+            role_arn,
+            role_id: None,
+            created_at: at,
+            updated_at: at,
+            ended_at: None,
+            end_reason: None,
+            ending: None,
+            attempts: 0,
+            last_error: None,
+            recheck: false,
+            refused: false,
+            version: 1,
+        }
+    }
+}
+
 /// The grant's state machine. Every change of a grant is one of these named
 /// transitions; each checks that it is allowed from the current status and
 /// yields the next version with its history event. Nothing else writes a status.

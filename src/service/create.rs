@@ -97,37 +97,14 @@ impl GrantService {
     async fn new_pending_grant(&self, r: GrantRequest) -> Result<Grant> {
         let caller = self.caller().await?;
         let now = self.now_for_record();
-        let role_name = r.ticket.role_name();
         let role_arn = format!(
             "arn:{}:iam::{}:role{}{}",
-            caller.partition, r.target_account, self.settings.role_path, role_name
+            caller.partition,
+            r.target_account,
+            self.settings.role_path,
+            r.ticket.role_name()
         );
-        Ok(Grant {
-            ticket: r.ticket,
-            status: GrantStatus::Pending,
-            fingerprint: r.fingerprint,
-            requested_by: r.requested_by,
-            auditor_account: r.auditor_account,
-            principals: r.principals,
-            external_id: r.external_id,
-            access: r.access,
-            window: r.window,
-            target_account: r.target_account,
-            reason: r.reason,
-            role_name,
-            role_arn,
-            role_id: None,
-            created_at: now,
-            updated_at: now,
-            ended_at: None,
-            end_reason: None,
-            ending: None,
-            attempts: 0,
-            last_error: None,
-            recheck: false,
-            refused: false,
-            version: 1,
-        })
+        Ok(Grant::requested(r, role_arn, now))
     }
 
     /// A ticket seen before: the same request is answered with the grant as it
