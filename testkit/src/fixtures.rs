@@ -13,8 +13,15 @@ pub use audit_grants::aws::iam::url_decode;
 pub fn binary(endpoint: &str, table: &str, account: &str) -> std::process::Command {
     let mut cmd = std::process::Command::new(binary_path());
     cmd.env_remove("AWS_LAMBDA_RUNTIME_API")
-        .env("RUST_LOG", "warn")
-        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("RUST_LOG", "warn");
+    emulator_env(&mut cmd, endpoint, table, account);
+    cmd
+}
+
+/// The settings that point a process of ours at the emulator at `endpoint`,
+/// the table `table` and the permissions boundary of `account`.
+pub fn emulator_env(cmd: &mut std::process::Command, endpoint: &str, table: &str, account: &str) {
+    cmd.env("AWS_ENDPOINT_URL", endpoint)
         .env("AWS_REGION", "us-east-1")
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
@@ -24,7 +31,6 @@ pub fn binary(endpoint: &str, table: &str, account: &str) -> std::process::Comma
             "PERMISSIONS_BOUNDARY_ARN",
             format!("arn:aws:iam::{account}:policy/audit-grants/audit-grants-boundary"),
         );
-    cmd
 }
 
 /// A valid grant request for `ticket` (fields can be changed by the caller).
