@@ -21,9 +21,10 @@ How:
 4. parliament (with its community auditors) lints each one. What fails the check:
    - PRIVILEGE_ESCALATION, unless each IAM write it names is, in every statement that
      allows it, conditioned on `iam:PermissionsBoundary` = a boundary of the template
-     that this script proves inert (allows only Get/List/Describe, denies every IAM
-     write and every sts:AssumeRole*): a role such writes can reach then holds no
-     more than the boundary. parliament matches action names only (it ignores
+     that this script proves containing (denies every IAM/STS write and credential
+     call, allows only reads in the identity, key, secret, audit-trail, storage,
+     compute and data services): a role such writes can reach then holds no IAM or
+     STS write and only reads there, whatever is put on it. parliament matches action names only (it ignores
      Resource and Condition), so this is the boundary-aware second look.
    - every finding of severity MEDIUM or above in parliament's own groups (malformed,
      invalid ARN, resource mismatch, type mismatch, unknown action, ...), except:
@@ -149,7 +150,7 @@ KNOWN_WRITES = BOUNDED_ROLE_WRITES | {
     "iam:tagrole",
     "iam:removerolefrominstanceprofile",
 }
-# What an inert boundary must deny, unconditionally, on "*".
+# What a containing boundary must deny, unconditionally, on "*".
 MUST_DENY = [
     "iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:UpdateAssumeRolePolicy",
     "iam:CreateRole", "iam:PassRole", "iam:CreatePolicyVersion",
@@ -441,8 +442,8 @@ def classify(finding, stmt, boundary_ok, doc, kind):
         uncapped = [a for a in actions if a.startswith("iam:") and not all(
             boundary_ok(s) for s in allows_of(doc, a))]
         if uncapped:
-            return "fail", f"{', '.join(uncapped)} reaches roles without an inert boundary"
-        return "ok", "every IAM write of it is conditioned on the inert permissions boundary (checked below)"
+            return "fail", f"{', '.join(uncapped)} reaches roles without a containing boundary"
+        return "ok", "every IAM write of it is conditioned on the containing permissions boundary (checked below)"
     if kind == "trust" and issue == "MALFORMED" and "neither Resource nor NotResource" in (finding.detail or ""):
         return "ok", "a trust policy names no Resource (the role it is attached to is the resource)"
     if issue in NOT_FAILING:
@@ -525,12 +526,29 @@ def requires_tag(stmt, prefix):
 DESCRIBES_PERMISSIONS = ("quicksight:describe*permissions",)
 
 
-def inert_boundary_problems(doc):
-    """A boundary is inert when every action its Allow patterns reach is a read
-    (Read or List in parliament's action database) or explicitly denied by it,
-    and it denies every IAM/STS write unconditionally. Patterns parliament's
-    older database does not know are left to tests/iam, which checks the
-    boundary against the current catalogue of IAM actions."""
+# Services a boundary must close (only reads pass there, whatever is attached):
+# identity, credentials, keys and secrets, the audit trail and detective controls,
+# storage, compute and code, and the data planes. The rest of the services may be
+# open (the attached preset is then the limit): see docs/boundary.md.
+MUST_CLOSE = (
+    "iam", "sts", "sso", "identitystore", "organizations", "account", "kms", "secretsmanager",
+    "ssm", "cloudtrail", "config", "guardduty", "securityhub", "access-analyzer", "logs",
+    "s3", "ec2", "lambda", "ec2-instance-connect", "ssmmessages", "rds-db", "redshift-data",
+    "execute-api", "ebs",
+)
+
+
+def contained_boundary_problems(doc):
+    """A boundary contains what a role under it can do when
+    - it denies every IAM/STS write and credential call unconditionally (MUST_DENY);
+    - an Allow with NotAction only leaves out whole services ("svc:*"), and leaves
+      out (closes) every service of MUST_CLOSE;
+    - every action an Allow with Action reaches is a read (Read or List in
+      parliament's action database) or explicitly denied by the boundary.
+    A role such a boundary caps holds no IAM or STS write, no credential call,
+    and only reads in the closed services, whatever policy is put on it.
+    Patterns parliament's older database does not know are left to tests/iam,
+    which checks the boundary against the current catalogue of IAM actions."""
     from parliament import iam_definition
     problems = []
     statements = as_list(doc.get("Statement", []))
@@ -541,8 +559,17 @@ def inert_boundary_problems(doc):
     for st in statements:
         if st.get("Effect") != "Allow":
             continue
+        if "Condition" in st:
+            problems.append("Allow with a condition")
         if "NotAction" in st:
-            problems.append("Allow with NotAction")
+            left_out = as_list(st["NotAction"])
+            partial = [a for a in left_out if not a.endswith(":*") or "*" in a[:-2] or "?" in a[:-2]]
+            if partial:
+                problems.append(f"Allow NotAction leaves out parts of services: {partial}")
+            closed = {a[:-2].lower() for a in left_out}
+            for svc in MUST_CLOSE:
+                if svc not in closed:
+                    problems.append(f"{svc} is not closed (Allow NotAction lets its writes through)")
         for pattern in as_list(st.get("Action", [])):
             if pattern == "*" or ":" not in pattern:
                 problems.append(f"allows {pattern}")
@@ -643,17 +670,17 @@ def main():
         for scenario, overrides in (("defaults", {}), ("everything on", EVERYTHING_ON)):
             res = Resolver(tpl, overrides)
             docs = collect(tpl, res)
-            # The template's inert boundaries: managed policies that pass the boundary rules.
+            # The template's containing boundaries: managed policies that pass the boundary rules.
             boundaries = set()
             for lid, r in tpl["Resources"].items():
                 if r["Type"] == "AWS::IAM::ManagedPolicy" and res.exists(lid):
                     doc = res.resolve(r["Properties"]["PolicyDocument"])
-                    problems = inert_boundary_problems(doc)
+                    problems = contained_boundary_problems(doc)
                     if problems:
-                        print(f"   {lid} is no inert boundary: {'; '.join(problems)}")
+                        print(f"   {lid} is no containing boundary: {'; '.join(problems)}")
                     else:
                         boundaries.add(res.ref(lid))
-            print(f"== {path} ({scenario}): inert boundaries: {sorted(boundaries) or 'none'}")
+            print(f"== {path} ({scenario}): containing boundaries: {sorted(boundaries) or 'none'}")
             for kind, label, doc, unanalysed in docs:
                 if args.show:
                     print(json.dumps(doc, indent=2))

@@ -16,8 +16,11 @@ def block(indent):
     p = " " * indent
     lines = [f'{p}Version: "{doc["Version"]}"', f"{p}Statement:"]
     for st in doc["Statement"]:
-        lines += [f"{p}  - Sid: {st['Sid']}", f"{p}    Effect: {st['Effect']}", f"{p}    Resource: {json.dumps(st['Resource'])}", f"{p}    Action:"]
-        lines += [f"{p}      - {a}" for a in st["Action"]]
+        lines += [f"{p}  - Sid: {st['Sid']}", f"{p}    Effect: {st['Effect']}", f"{p}    Resource: {json.dumps(st['Resource'])}"]
+        for key in ("Action", "NotAction"):
+            if key in st:
+                lines.append(f"{p}    {key}:")
+                lines += [f"{p}      - {json.dumps(a) if a.startswith('*') else a}" for a in st[key]]
     return lines
 
 

@@ -117,6 +117,24 @@ export const DATA_READS = {
 }
 
 /**
+ * Denied in every service the boundary leaves open, whatever a preset grants:
+ * the credential reads above, and the calls that mint credentials or reach
+ * another identity's (cloudsplaining's credentials-exposure and
+ * privilege-escalation lists, as checkov runs them on the templates). A preset
+ * never attaches them; this keeps them out of a role even if a policy other than
+ * a preset were ever put on it.
+ */
+export const DENIED_WHEN_OPEN = [
+  ...DATA_READS.credentials_and_tokens,
+  'appsync:CreateApiKey', 'chime:CreateApiKey', 'cloud9:CreateEnvironmentToken', 'cognito-idp:GetSigningCertificate',
+  'emr-containers:GetManagedEndpointSessionCredentials', 'finspace-api:GetProgrammaticAccessCredentials',
+  'gamelift:RequestUploadCredentials', 'grafana:CreateWorkspaceApiKey', 'lightsail:CreateBucketAccessKey',
+  'lightsail:DownloadDefaultKeyPair', 'mediapackage:RotateChannelCredentials',
+  'mediapackage:RotateIngestEndpointCredentials', 'glue:UpdateDevEndpoint', 'airflow:CreateCliToken',
+  'airflow:CreateWebLoginToken', 'codepipeline:PollForJobs', 'codepipeline:PollForThirdPartyJobs', 'connect:GetFederationTokens'
+]
+
+/**
  * Reads that stay although they can return values an auditor does not need,
  * with the reason (docs/boundary.md, "Decisions"). coverage.mjs prints them so
  * the decision stays visible.

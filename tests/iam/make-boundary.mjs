@@ -1,4 +1,4 @@
-// Generates the proposed permissions boundary (proposed-boundary.json) from
+// Generates the permissions boundary every grant role carries (src/permissions-boundary.json) from
 //   - the presets' AWS managed policies (managed-policies.json),
 //   - the excluded set (excluded.mjs: writes by access level + data-content reads),
 //   - the lists of closed services below (REQUIRED_CLOSED, OPTIONAL_CLOSED),
@@ -15,7 +15,9 @@
 // In a closed service nothing but the listed read patterns passes, whatever
 // policy is attached: its writes (and new APIs) fail closed.
 //
-// Usage: node make-boundary.mjs [--out proposed-boundary.json] [--check] [--compare]
+// Usage: node make-boundary.mjs [--shape hybrid|read-only] [--out FILE] [--check] [--compare]
+//   default (hybrid): src/permissions-boundary.json, the one the product ships;
+//   --shape read-only: tests/iam/read-only-boundary.json, the stricter alternative (docs/boundary.md).
 //   --compare: print size, coverage and leaks of the three possible shapes (no file written).
 //   --check: do not write; exit 1 if the file on disk differs from what would be generated.
 import fs from 'node:fs'
@@ -23,7 +25,7 @@ import path from 'node:path'
 import { actionMatchesPattern, actionsOfService, allowedActionsOf, allServices, catalogVersion } from './lib/catalog.mjs'
 import { boundaryDecision, boundaryProblems, serialisedLength, MANAGED_POLICY_MAX_CHARS } from './lib/boundary.mjs'
 import { HERE, managedPolicies, option, flag, ADMINISTRATOR_ACCESS } from './lib/documents.mjs'
-import { RESOURCE_SCOPED_DENIES, exclusionReason } from './excluded.mjs'
+import { DENIED_WHEN_OPEN, RESOURCE_SCOPED_DENIES, exclusionReason } from './excluded.mjs'
 
 /**
  * Services where the boundary allows reads only (fail closed): nothing but the
@@ -46,11 +48,12 @@ export const REQUIRED_CLOSED = [
   'execute-api', 'sso-oauth', 'cloudshell', 'ebs', 'cassandra'
 ]
 export const OPTIONAL_CLOSED = [
+  // services that run code or jobs with a role of their own: open, a role that may
+  // start them could act as that role (the boundary denies iam:PassRole, not Start*)
+  'ecs', 'eks', 'codebuild', 'states', 'batch', 'codepipeline', 'glue', 'sagemaker', 'airflow', 'scheduler',
+  'datapipeline', 'emr-serverless', 'emr-containers', 'elasticmapreduce', 'apprunner', 'amplify', 'cloudformation',
   // data stores and data planes that cost (almost) nothing to close
-  'dynamodb', 'dax', 'sqs', 'ec2messages', 'sdb', 'rds', 'qldb', 's3express', 's3vectors',
-  // services that run code with a role of their own, which may reach further than the grant role
-  'ecs', 'eks', 'ecr', 'codebuild', 'states', 'batch', 'codepipeline', 'sagemaker', 'airflow', 'amplify', 'scheduler',
-  'apprunner', 'emr-serverless', 'emr-containers', 'cloudformation', 'elasticmapreduce', 'glue', 'datapipeline',
+  'dynamodb', 'dax', 'sqs', 'ec2messages', 'sdb', 'rds', 'qldb', 's3express', 's3vectors', 'ecr',
   // backups, DNS and the remaining detective and protective controls
   'backup', 'route53', 'events', 'cloudwatch', 'inspector2', 'macie2', 'detective', 'wafv2', 'network-firewall',
   'fms', 'shield', 'ram', 'acm', 'acm-pca', 'sns', 'kinesis', 'firehose', 'apigateway', 'elasticloadbalancing',
@@ -179,6 +182,8 @@ export async function generateFor(closedServices, { openRest = true } = {}) {
   }
   // every excluded action a preset grants in an open service passes statement 1: deny it
   if (openRest) for (const a of ctx.excludedGranted) if (!closed.has(a.split(':')[0])) mustDeny.add(a)
+  // credential reads and credential-minting or escalation calls of any open service, granted or not
+  if (openRest) for (const a of DENIED_WHEN_OPEN) if (!closed.has(a.split(':')[0])) mustDeny.add(a)
   // IAM and STS writes and credential calls: denied explicitly as well, so that no
   // edit of the allow statements can ever let them through (and linters see the deny)
   for (const service of EXPLICIT_DENY_SERVICES) {
@@ -318,7 +323,7 @@ const isMain = process.argv[1] && path.resolve(process.argv[1]) === path.resolve
 if (isMain && flag('compare')) {
   await compare()
 } else if (isMain && option('shape', 'hybrid') === 'read-only') {
-  const out = option('out', path.join(HERE, 'boundary.json'))
+  const out = option('out', path.join(HERE, 'read-only-boundary.json'))
   const { document, closed } = await generateReadOnly()
   const problems = boundaryProblems(document)
   const text = JSON.stringify(document, null, 2) + '\n'
@@ -339,7 +344,7 @@ if (isMain && flag('compare')) {
     console.log(`wrote ${out}`)
   }
 } else if (isMain) {
-  const out = option('out', path.join(HERE, 'proposed-boundary.json'))
+  const out = option('out', path.join(HERE, '..', '..', 'src', 'permissions-boundary.json'))
   const { document, union, closed, skipped } = await generate()
   const problems = boundaryProblems(document)
   const text = JSON.stringify(document, null, 2) + '\n'
