@@ -594,6 +594,45 @@ def contained_boundary_problems(doc):
     return problems
 
 
+def self_test():
+    """The containing-boundary rule accepts both boundaries the project generates and
+    refuses each way of breaking one; returns an exit status."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    shipped = json.load(open(os.path.join(root, "src/permissions-boundary.json")))
+    strict = json.load(open(os.path.join(root, "tests/iam/read-only-boundary.json")))
+
+    def broken(mutate):
+        doc = copy.deepcopy(shipped)
+        mutate(doc["Statement"])
+        return doc
+
+    def reopen_iam(sts):
+        sts[0]["NotAction"] = [a for a in sts[0]["NotAction"] if a != "iam:*"]
+
+    def drop_iam_denies(sts):
+        sts[2]["Action"] = [a for a in sts[2]["Action"] if not a.startswith("iam:")]
+
+    def partial_not_action(sts):
+        sts[0]["NotAction"] = sts[0]["NotAction"] + ["route53:Get*"]
+
+    def allow_writes_in_closed(sts):
+        sts[1]["Action"] = sts[1]["Action"] + ["s3:CreateBucket"]
+
+    cases = [("shipped (hybrid)", shipped, True), ("read-only alternative", strict, True),
+             ("iam reopened", broken(reopen_iam), False),
+             ("IAM writes no longer denied", broken(drop_iam_denies), False),
+             ("NotAction leaving out part of a service", broken(partial_not_action), False),
+             ("a write allowed in a closed service", broken(allow_writes_in_closed), False),
+             ("Allow *", {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}, False)]
+    status = 0
+    for name, doc, want in cases:
+        problems = contained_boundary_problems(doc)
+        ok = (not problems) == want
+        status |= 0 if ok else 1
+        print(f"{'ok  ' if ok else 'FAIL'} {name}: {'accepted' if not problems else 'refused: ' + problems[0]}")
+    return status
+
+
 def own_rules(doc, boundaries):
     fails = []
     for st in as_list(doc["Statement"]):
@@ -662,7 +701,11 @@ def main():
     ap.add_argument("templates", nargs="*", default=["template.yaml", "deploy/provisioner-role.yaml"])
     ap.add_argument("--show", action="store_true", help="print each resolved document")
     ap.add_argument("--dump", metavar="DIR", help="also write each resolved document to DIR (for the parliament CLI)")
+    ap.add_argument("--self-test", action="store_true",
+                    help="check the boundary rule on the shipped and the read-only boundary, and on broken ones it must refuse")
     args = ap.parse_args()
+    if args.self_test:
+        sys.exit(self_test())
     parliament.override_config(os.path.join(os.path.dirname(parliament.__file__), "community_auditors", "config_override.yaml"))
     failed = 0
     for path in args.templates:

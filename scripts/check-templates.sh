@@ -23,6 +23,10 @@ done
 $venv/bin/checkov --quiet --compact --skip-download --framework cloudformation \
   $(printf -- '-f %s ' "${templates[@]}")
 echo "checkov: ${templates[*]}: ok"
+$venv/bin/python scripts/check-policies.py --self-test >$venv/check-policies-self-test.log || {
+  cat $venv/check-policies-self-test.log
+  exit 1
+}
 $venv/bin/python scripts/check-policies.py "${templates[@]}" >$venv/check-policies.log || {
   cat $venv/check-policies.log
   exit 1
