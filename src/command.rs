@@ -7,7 +7,7 @@ use crate::domain::{
     Ticket,
 };
 use crate::error::Result;
-use crate::service::{Created, GrantService, Mode, ReconcileReport, SweepReport};
+use crate::service::{Created, GrantService, ReconcileOptions, ReconcileReport, SweepReport};
 
 pub use crate::service::SweepOptions;
 
@@ -23,7 +23,7 @@ pub enum Command {
     Show(Ticket),
     List(Option<GrantStatus>),
     Sweep(SweepOptions),
-    Reconcile(Mode),
+    Reconcile(ReconcileOptions),
 }
 
 /// What a command came to.
@@ -54,6 +54,6 @@ pub async fn execute(service: &GrantService, command: Command, origin: &Origin) 
         }
         Command::List(status) => Outcome::Listed(service.list(status).await?),
         Command::Sweep(options) => Outcome::Swept(service.sweep(options).await?),
-        Command::Reconcile(mode) => Outcome::Reconciled(service.reconcile(mode).await?),
+        Command::Reconcile(options) => Outcome::Reconciled(service.reconcile(options).await?),
     })
 }

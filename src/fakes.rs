@@ -16,8 +16,8 @@ use crate::domain::{
 use crate::policy::PolicyDocument;
 use crate::ports::TornDown;
 use crate::ports::{
-    Caller, CallerIdentity, Clock, GrantStore, ObservedRole, ProvisionError, ProvisionedRole,
-    RoleProvisioner, RoleSpec, StoreError, WindowUpdate,
+    Caller, CallerIdentity, Clock, GrantStore, ListedRole, ObservedRole, ProvisionError,
+    ProvisionedRole, ReconcileCursor, RoleProvisioner, RoleSpec, StoreError, WindowUpdate,
 };
 
 /// A clock that stands still until a test moves it.
@@ -69,6 +69,7 @@ pub enum StoreOp {
     Update,
     Due,
     Live,
+    Cursor,
 }
 
 /// Runs before a scripted write: may change the stored grants (another writer
@@ -82,6 +83,7 @@ struct StoreState {
     failures: HashMap<StoreOp, VecDeque<StoreError>>,
     before_update: VecDeque<StoreHook>,
     calls: Vec<StoreOp>,
+    reconcile_cursor: Option<ReconcileCursor>,
 }
 
 /// The grants table in memory, with DynamoDB's conditional-write semantics.
@@ -215,6 +217,18 @@ impl GrantStore for FakeStore {
             .cloned()
             .collect())
     }
+
+    async fn reconcile_cursor(&self) -> Result<Option<ReconcileCursor>, StoreError> {
+        Ok(self.enter(StoreOp::Cursor)?.reconcile_cursor.clone())
+    }
+
+    async fn save_reconcile_cursor(
+        &self,
+        cursor: Option<&ReconcileCursor>,
+    ) -> Result<(), StoreError> {
+        self.enter(StoreOp::Cursor)?.reconcile_cursor = cursor.cloned();
+        Ok(())
+    }
 }
 
 /// A role as the fake IAM holds it.
@@ -234,6 +248,7 @@ pub struct FakeRole {
 /// A provisioner operation, for scripting faults and checking calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum IamOp {
+    List,
     Inspect,
     Provision,
     UpdateWindow,
@@ -251,6 +266,7 @@ struct IamState {
     after: HashMap<IamOp, VecDeque<IamHook>>,
     calls: Vec<(IamOp, String)>,
     next_id: u64,
+    inspect_latency: Option<std::time::Duration>,
 }
 
 /// IAM in memory: roles per account, with `provision` idempotent for this
@@ -264,6 +280,12 @@ impl FakeIam {
     pub fn fail_next(&self, op: IamOp, error: ProvisionError) {
         let mut s = self.0.lock().unwrap();
         s.failures.entry(op).or_default().push_back(error);
+    }
+
+    /// Each role inspection takes this long (on tokio's clock: a test with
+    /// paused time runs it instantly, deadlines included).
+    pub fn set_inspect_latency(&self, latency: std::time::Duration) {
+        self.0.lock().unwrap().inspect_latency = Some(latency);
     }
 
     /// Runs `hook` right after the next `op` took effect.
@@ -346,19 +368,39 @@ fn tag<'a>(tags: &'a [(String, String)], key: &str) -> Option<&'a str> {
 
 #[async_trait]
 impl RoleProvisioner for FakeIam {
-    async fn inspect_roles(
+    async fn list_roles(
         &self,
         target: &AccountId,
         path: &str,
-    ) -> Result<Vec<ObservedRole>, ProvisionError> {
-        let s = self.enter(IamOp::Inspect, target.as_str())?;
+    ) -> Result<Vec<ListedRole>, ProvisionError> {
+        let s = self.enter(IamOp::List, target.as_str())?;
         Ok(s.roles
             .iter()
             .filter(|((account, _), role)| account == target && role.spec.path == path)
-            .map(|((account, name), role)| ObservedRole {
+            .map(|((account, name), role)| ListedRole {
                 target_account: account.clone(),
                 name: name.clone(),
-                arn: format!("arn:aws:iam::{account}:role{}{name}", role.spec.path),
+                role_id: role.role_id.clone(),
+            })
+            .collect())
+    }
+
+    async fn inspect_role(
+        &self,
+        target: &AccountId,
+        name: &str,
+    ) -> Result<Option<ObservedRole>, ProvisionError> {
+        let latency = self.0.lock().unwrap().inspect_latency;
+        if let Some(latency) = latency {
+            tokio::time::sleep(latency).await;
+        }
+        let s = self.enter(IamOp::Inspect, name)?;
+        Ok(s.roles
+            .get(&(target.clone(), name.to_owned()))
+            .map(|role| ObservedRole {
+                target_account: target.clone(),
+                name: name.to_owned(),
+                arn: format!("arn:aws:iam::{target}:role{}{name}", role.spec.path),
                 role_id: role.role_id.clone(),
                 managed: tag(&role.tags, TAG_MANAGED_BY) == Some(crate::domain::MANAGED_BY),
                 ticket: tag(&role.tags, TAG_TICKET).map(str::to_owned),
@@ -371,8 +413,7 @@ impl RoleProvisioner for FakeIam {
                     .window_deny
                     .as_ref()
                     .map(|d| serde_json::to_value(d).expect("serialises")),
-            })
-            .collect())
+            }))
     }
 
     async fn provision(&self, spec: &RoleSpec) -> Result<ProvisionedRole, ProvisionError> {

@@ -90,6 +90,14 @@ pub struct WindowUpdate {
     pub expires_at: String,
 }
 
+/// A role as IAM's listing shows it: enough to know it exists, and which one.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ListedRole {
+    pub target_account: AccountId,
+    pub name: String,
+    pub role_id: String,
+}
+
 /// A role found under the grant path, as IAM holds it (for reconciling).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ObservedRole {
@@ -113,12 +121,20 @@ pub struct ObservedRole {
 
 #[async_trait]
 pub trait RoleProvisioner: Send + Sync {
-    /// Every role under `path` in `target`, with what reconciling compares.
-    async fn inspect_roles(
+    /// Every role exactly under `path` in `target`, as IAM's listing shows it
+    /// (one call per thousand roles).
+    async fn list_roles(
         &self,
         target: &AccountId,
         path: &str,
-    ) -> Result<Vec<ObservedRole>, ProvisionError>;
+    ) -> Result<Vec<ListedRole>, ProvisionError>;
+
+    /// One role with what reconciling compares; `None` when it no longer exists.
+    async fn inspect_role(
+        &self,
+        target: &AccountId,
+        name: &str,
+    ) -> Result<Option<ObservedRole>, ProvisionError>;
 
     /// Creates the role, or brings this ticket's existing role to `spec`
     /// (a retry after a crash).
@@ -176,4 +192,32 @@ pub trait GrantStore: Send + Sync {
     async fn due(&self, as_of: DateTime<Utc>) -> Result<Vec<Grant>, StoreError>;
     /// Every grant that is not ended (the whole sparse index), for reconciling.
     async fn live(&self) -> Result<Vec<Grant>, StoreError>;
+    /// Where the last reconcile stopped for want of time (`None`: it finished).
+    async fn reconcile_cursor(&self) -> Result<Option<ReconcileCursor>, StoreError>;
+    /// Records where this reconcile stopped, or (`None`) that it finished.
+    async fn save_reconcile_cursor(
+        &self,
+        cursor: Option<&ReconcileCursor>,
+    ) -> Result<(), StoreError>;
+}
+
+/// The last role a reconcile inspected before its deadline: the next one
+/// resumes after it, in the order of (account, role name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReconcileCursor {
+    pub account: AccountId,
+    pub role_name: String,
+}
+
+impl ReconcileCursor {
+    /// Whether `role` comes after the cursor (and so is still to inspect).
+    pub fn is_before(&self, role: &ListedRole) -> bool {
+        (&role.target_account, role.name.as_str()) > (&self.account, self.role_name.as_str())
+    }
+}
+
+impl std::fmt::Display for ReconcileCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.account, self.role_name)
+    }
 }

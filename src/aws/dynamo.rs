@@ -21,9 +21,13 @@ use crate::domain::{
     AccessPreset, AccountId, Ending, ExternalId, Grant, GrantStatus, HistoryEvent, PrincipalArn,
     Ticket, Window, format_timestamp, format_timestamp_precise,
 };
-use crate::ports::{GrantStore, StoreError};
+use crate::ports::{GrantStore, ReconcileCursor, StoreError};
 
 pub const DUE_INDEX: &str = "due";
+/// The one item that is not a grant: where the last reconcile stopped. Its key
+/// cannot collide with a grant's (`GRANT#…`), and it carries no due keys.
+const CURSOR_PK: &str = "RECONCILE";
+const CURSOR_SK: &str = "CURSOR";
 /// The single partition of the sparse due index: only live grants are in it.
 const DUE_BUCKET: &str = "live";
 
@@ -557,6 +561,51 @@ impl GrantStore for DynamoGrantStore {
 
     async fn live(&self) -> Result<Vec<Grant>, StoreError> {
         self.query_due_index(None).await
+    }
+
+    async fn reconcile_cursor(&self) -> Result<Option<ReconcileCursor>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(CURSOR_PK))
+            .key("sk", s(CURSOR_SK))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::Other(aws_error("dynamodb:GetItem", e)))?;
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
+        let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+        let (Some(account), Some(role_name)) = (text("after_account"), text("after_role")) else {
+            return Ok(None); // the last reconcile finished
+        };
+        let account = AccountId::parse(&account)
+            .map_err(|e| StoreError::Other(anyhow::anyhow!("reconcile cursor: {e}")))?;
+        Ok(Some(ReconcileCursor { account, role_name }))
+    }
+
+    async fn save_reconcile_cursor(
+        &self,
+        cursor: Option<&ReconcileCursor>,
+    ) -> Result<(), StoreError> {
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(CURSOR_PK))
+            .item("sk", s(CURSOR_SK))
+            .item("saved_at", s(format_timestamp_precise(Utc::now())));
+        if let Some(c) = cursor {
+            put = put
+                .item("after_account", s(c.account.as_str()))
+                .item("after_role", s(&c.role_name));
+        }
+        put.send()
+            .await
+            .map_err(|e| StoreError::Other(aws_error("dynamodb:PutItem", e)))?;
+        Ok(())
     }
 
     async fn due(&self, as_of: DateTime<Utc>) -> Result<Vec<Grant>, StoreError> {

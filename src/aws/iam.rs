@@ -14,8 +14,8 @@ use crate::domain::AccountId;
 use crate::domain::{MANAGED_BY, RoleRef, TAG_EXPIRES_AT, TAG_MANAGED_BY, TAG_TICKET};
 use crate::policy::{self, PolicyDocument, REVOKE_SESSIONS_POLICY_NAME, WINDOW_POLICY_NAME};
 use crate::ports::{
-    CallerIdentity, ObservedRole, ProvisionError, ProvisionedRole, RoleProvisioner, RoleSpec,
-    TornDown, WindowUpdate,
+    CallerIdentity, ListedRole, ObservedRole, ProvisionError, ProvisionedRole, RoleProvisioner,
+    RoleSpec, TornDown, WindowUpdate,
 };
 use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata};
 
@@ -383,11 +383,11 @@ async fn remove_everything_and_delete(iam: &Client, name: &str) -> Result<(), Pr
 
 #[async_trait]
 impl RoleProvisioner for IamRoles {
-    async fn inspect_roles(
+    async fn list_roles(
         &self,
         target: &AccountId,
         path: &str,
-    ) -> Result<Vec<ObservedRole>, ProvisionError> {
+    ) -> Result<Vec<ListedRole>, ProvisionError> {
         let iam = self.client_for(target, "reconcile").await?;
         let listed: Vec<_> = iam
             .list_roles()
@@ -398,47 +398,60 @@ impl RoleProvisioner for IamRoles {
             .collect::<Result<Vec<_>, _>>()
             .await
             .map_err(|e| aws_error("iam:ListRoles", e))?;
-        let mut roles = Vec::with_capacity(listed.len());
         // ListRoles matches a prefix: /audit-grants/ also lists
         // /audit-grants/staging/, another deployment's roles. Ours are exactly here.
-        for listed in listed.iter().filter(|r| r.path() == path) {
-            let name = listed.role_name();
-            let role = match iam.get_role().role_name(name).send().await {
-                Ok(out) => out.role,
-                Err(e) if gone(&e) => continue, // deleted meanwhile
-                Err(e) => return Err(aws_error("iam:GetRole", e).into()),
-            };
-            let Some(role) = role else { continue };
-            let tag = |k: &str| {
-                role.tags()
-                    .iter()
-                    .find(|t| t.key() == k)
-                    .map(|t| t.value().to_owned())
-            };
-            let trust = role
-                .assume_role_policy_document()
-                .map(|d| serde_json::from_str(&url_decode(d)).unwrap_or(serde_json::Value::Null))
-                .unwrap_or(serde_json::Value::Null);
-            roles.push(ObservedRole {
+        Ok(listed
+            .iter()
+            .filter(|r| r.path() == path)
+            .map(|r| ListedRole {
                 target_account: target.clone(),
-                name: name.to_owned(),
-                arn: role.arn().to_owned(),
-                role_id: role.role_id().to_owned(),
-                managed: tag(TAG_MANAGED_BY).as_deref() == Some(MANAGED_BY),
-                ticket: tag(TAG_TICKET),
-                trust,
-                boundary: role
-                    .permissions_boundary()
-                    .and_then(|b| b.permissions_boundary_arn())
-                    .map(str::to_owned),
-                max_session_seconds: role.max_session_duration(),
-                attached: attached_policies(&iam, name).await?,
-                window_deny: window_deny_of(&iam, name).await?,
-                inline: inline_policies(&iam, name).await?,
-            });
-        }
-        Ok(roles)
+                name: r.role_name().to_owned(),
+                role_id: r.role_id().to_owned(),
+            })
+            .collect())
     }
+
+    async fn inspect_role(
+        &self,
+        target: &AccountId,
+        name: &str,
+    ) -> Result<Option<ObservedRole>, ProvisionError> {
+        let iam = self.client_for(target, "reconcile").await?;
+        let role = match iam.get_role().role_name(name).send().await {
+            Ok(out) => out.role,
+            Err(e) if gone(&e) => return Ok(None), // deleted meanwhile
+            Err(e) => return Err(aws_error("iam:GetRole", e).into()),
+        };
+        let Some(role) = role else { return Ok(None) };
+        let tag = |k: &str| {
+            role.tags()
+                .iter()
+                .find(|t| t.key() == k)
+                .map(|t| t.value().to_owned())
+        };
+        let trust = role
+            .assume_role_policy_document()
+            .map(|d| serde_json::from_str(&url_decode(d)).unwrap_or(serde_json::Value::Null))
+            .unwrap_or(serde_json::Value::Null);
+        Ok(Some(ObservedRole {
+            target_account: target.clone(),
+            name: name.to_owned(),
+            arn: role.arn().to_owned(),
+            role_id: role.role_id().to_owned(),
+            managed: tag(TAG_MANAGED_BY).as_deref() == Some(MANAGED_BY),
+            ticket: tag(TAG_TICKET),
+            trust,
+            boundary: role
+                .permissions_boundary()
+                .and_then(|b| b.permissions_boundary_arn())
+                .map(str::to_owned),
+            max_session_seconds: role.max_session_duration(),
+            attached: attached_policies(&iam, name).await?,
+            window_deny: window_deny_of(&iam, name).await?,
+            inline: inline_policies(&iam, name).await?,
+        }))
+    }
+
     async fn provision(&self, spec: &RoleSpec) -> Result<ProvisionedRole, ProvisionError> {
         if !spec.allowed_policy_arns.contains(&spec.policy_arn) {
             // Defence in depth: the domain cannot produce this.

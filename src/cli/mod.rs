@@ -22,7 +22,7 @@ use crate::domain::{
 };
 use crate::error::Error;
 use crate::lambda::Function;
-use crate::service::Mode;
+use crate::service::{Mode, ReconcileOptions};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -261,9 +261,13 @@ fn command_of(cli: CliCommand, now: DateTime<Utc>) -> Result<(Command, bool), Er
             };
             (Command::Extend(request), json)
         }
-        CliCommand::Reconcile { dry_run, json } => {
-            (Command::Reconcile(Mode::from_dry_run(dry_run)), json)
-        }
+        CliCommand::Reconcile { dry_run, json } => (
+            Command::Reconcile(ReconcileOptions {
+                mode: Mode::from_dry_run(dry_run),
+                deadline: None,
+            }),
+            json,
+        ),
         CliCommand::Sweep {
             as_of,
             dry_run,

@@ -122,7 +122,19 @@ pub fn list_table(grants: &[Grant], now: DateTime<Utc>) -> String {
 
 pub fn print_reconcile(report: &ReconcileReport) {
     let verb = if report.dry_run { "would be " } else { "" };
-    println!("roles seen {}", report.roles_seen);
+    println!(
+        "roles seen {}, inspected {}{}",
+        report.roles_seen,
+        report.roles_inspected,
+        report
+            .resumed_after
+            .as_ref()
+            .map(|c| format!(" (resumed after {c})"))
+            .unwrap_or_default()
+    );
+    if let Some(c) = &report.stopped_after {
+        println!("stopped    after {c} (out of time; the next run resumes there)");
+    }
     for r in &report.orphans {
         println!("orphan     {r} ({verb}torn down)");
     }

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use crate::command::{Command, SweepOptions};
 use crate::error::{Error, ErrorCode, Result};
-use crate::service::Mode;
+use crate::service::{Mode, ReconcileOptions};
 
 pub fn command(
     obj: &Map<String, Value>,
@@ -16,7 +16,10 @@ pub fn command(
     let action = obj.get("action").filter(|_| obj.len() == 1);
     match action.and_then(Value::as_str) {
         Some("sweep") => Ok(sweep_now(now, deadline)),
-        Some("reconcile") => Ok(Command::Reconcile(Mode::Apply)),
+        Some("reconcile") => Ok(Command::Reconcile(ReconcileOptions {
+            mode: Mode::Apply,
+            deadline,
+        })),
         _ => Err(Error::field(
             ErrorCode::InvalidRequest,
             "action",

@@ -30,7 +30,9 @@ use crate::ports::{
 };
 
 pub use create::Created;
-pub use reconcile::{Drift, ROLE_DELETED_OUT_OF_BAND, ReconcileReport, drift_between};
+pub use reconcile::{
+    Drift, ROLE_DELETED_OUT_OF_BAND, ReconcileOptions, ReconcileReport, drift_between,
+};
 pub use sweep::{SweepFailure, SweepOptions, SweepReport};
 
 /// How often a write that lost an optimistic-locking race is re-read and retried.

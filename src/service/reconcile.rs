@@ -5,11 +5,11 @@ use std::collections::{HashMap, HashSet};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::domain::{Ending, Grant, GrantStatus, RoleRef, Ticket};
+use crate::domain::{AccountId, Ending, Grant, GrantStatus, RoleRef, Ticket};
 use crate::error::{Error, Result};
 use crate::metrics::Metric;
 use crate::policy;
-use crate::ports::{ObservedRole, RoleSpec};
+use crate::ports::{ListedRole, ObservedRole, ReconcileCursor, RoleSpec};
 
 use super::sweep::SweepFailure;
 use super::teardown::EndRequest;
@@ -29,7 +29,18 @@ pub struct Drift {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ReconcileReport {
     pub dry_run: bool,
+    /// Roles under the path, in every account that could be listed.
     pub roles_seen: usize,
+    /// Roles inspected in this run (the rest wait for the next run).
+    pub roles_inspected: usize,
+    /// Every listed role was inspected by this run or the ones it resumed.
+    pub complete: bool,
+    /// The role (`account/name`) the previous run stopped after, if it ran out of time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resumed_after: Option<String>,
+    /// The role this run stopped after for want of time: the next run resumes there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped_after: Option<String>,
     /// Roles of ours with no live grant: torn down.
     pub orphans: Vec<String>,
     /// Live grants whose role was changed: brought back to the approved shape.
@@ -41,6 +52,25 @@ pub struct ReconcileReport {
     pub failed: Vec<SweepFailure>,
 }
 
+/// What one reconcile is asked to do.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReconcileOptions {
+    pub mode: Mode,
+    /// Stop inspecting roles after this (the Lambda deadline less a margin); the
+    /// next run resumes after the last role inspected.
+    pub deadline: Option<tokio::time::Instant>,
+}
+
+impl From<Mode> for ReconcileOptions {
+    /// A reconcile with no deadline (the CLI, tests).
+    fn from(mode: Mode) -> Self {
+        ReconcileOptions {
+            mode,
+            deadline: None,
+        }
+    }
+}
+
 impl GrantService {
     /// Compares IAM with the records and mends the difference, by one rule:
     /// IAM must hold exactly what the live grants approve. A role under the path
@@ -49,7 +79,15 @@ impl GrantService {
     /// grant whose role was deleted out of band is ended (`revoked`): nobody gets
     /// access back without a new ticket. Roles under the path that are not ours
     /// are reported and never touched.
-    pub async fn reconcile(&self, mode: Mode) -> Result<ReconcileReport> {
+    ///
+    /// Every run lists every account (one call per thousand roles) and ends the
+    /// grants whose role is gone; inspecting each role takes several calls, so
+    /// it stops at the deadline and the next run resumes after the last role
+    /// inspected (a cursor in the grants table). A dry run always starts from
+    /// the beginning and records nothing.
+    pub async fn reconcile(&self, options: ReconcileOptions) -> Result<ReconcileReport> {
+        let ReconcileOptions { mode, deadline } = options;
+        let out_of_time = || deadline.is_some_and(|d| tokio::time::Instant::now() >= d);
         let caller = self.caller().await?;
         let live: HashMap<Ticket, Grant> = self
             .store
@@ -66,43 +104,130 @@ impl GrantService {
         let mut accounts = vec![caller.account.clone()];
         accounts.extend(self.settings.target_accounts.iter().cloned());
         accounts.extend(self.settings.retiring_target_accounts.iter().cloned());
-        // Every role found, by account and name: its id.
-        let mut seen = HashMap::new();
-        let mut inspected = HashSet::new();
+        let mut listed: Vec<ListedRole> = vec![];
+        let mut listed_accounts = HashSet::new();
         for account in &accounts {
-            let roles = match self
+            match self
                 .provisioner
-                .inspect_roles(account, &self.settings.role_path)
+                .list_roles(account, &self.settings.role_path)
                 .await
             {
-                Ok(r) => r,
-                Err(e) => {
-                    report.failed.push(SweepFailure {
-                        ticket: format!("account {account}"),
-                        error: format!("{e:#}"),
-                    });
-                    continue;
+                Ok(roles) => {
+                    listed_accounts.insert(account.clone());
+                    listed.extend(roles);
                 }
-            };
-            inspected.insert(account.clone());
-            report.roles_seen += roles.len();
-            for role in roles {
-                seen.insert((account.clone(), role.name.clone()), role.role_id.clone());
-                if let Err(e) = self.reconcile_role(&role, &live, mode, &mut report).await {
-                    report.failed.push(SweepFailure {
-                        ticket: role.ticket.clone().unwrap_or_else(|| role.arn.clone()),
-                        error: e.to_string(),
-                    });
-                }
+                Err(e) => report.failed.push(SweepFailure {
+                    ticket: format!("account {account}"),
+                    error: format!("{e:#}"),
+                }),
             }
         }
+        listed.sort();
+        listed.dedup();
+        report.roles_seen = listed.len();
+        // Every role found, by account and name: its id.
+        let seen: HashMap<(AccountId, String), String> = listed
+            .iter()
+            .map(|r| {
+                (
+                    (r.target_account.clone(), r.name.clone()),
+                    r.role_id.clone(),
+                )
+            })
+            .collect();
+        self.end_grants_whose_role_is_gone(&live, &seen, &listed_accounts, options, &mut report)
+            .await;
+
+        let resume = if mode.is_dry_run() {
+            None
+        } else {
+            self.store.reconcile_cursor().await.map_err(store_err)?
+        };
+        report.resumed_after = resume.as_ref().map(ToString::to_string);
+        let mut last = resume.clone();
+        report.complete = true;
+        for role in listed
+            .iter()
+            .filter(|r| resume.as_ref().is_none_or(|c| c.is_before(r)))
+        {
+            if out_of_time() {
+                report.complete = false;
+                break;
+            }
+            match self
+                .provisioner
+                .inspect_role(&role.target_account, &role.name)
+                .await
+            {
+                Ok(Some(observed)) => {
+                    if let Err(e) = self
+                        .reconcile_role(&observed, &live, mode, &mut report)
+                        .await
+                    {
+                        report.failed.push(SweepFailure {
+                            ticket: observed
+                                .ticket
+                                .clone()
+                                .unwrap_or_else(|| observed.arn.clone()),
+                            error: e.to_string(),
+                        });
+                    }
+                }
+                Ok(None) => {} // deleted since the listing
+                Err(e) => report.failed.push(SweepFailure {
+                    ticket: format!("role {}/{}", role.target_account, role.name),
+                    error: format!("{e:#}"),
+                }),
+            }
+            report.roles_inspected += 1;
+            last = Some(ReconcileCursor {
+                account: role.target_account.clone(),
+                role_name: role.name.clone(),
+            });
+        }
+        if !report.complete {
+            report.stopped_after = last.as_ref().map(ToString::to_string);
+            tracing::warn!(stopped_after = ?report.stopped_after, inspected = report.roles_inspected, "reconcile: out of time, the next run resumes");
+        }
+        let cursor = if report.complete { None } else { last };
+        if !mode.is_dry_run() && cursor != resume {
+            self.store
+                .save_reconcile_cursor(cursor.as_ref())
+                .await
+                .map_err(store_err)?;
+        }
+        report.orphans = sorted(report.orphans);
+        report.ended = sorted(report.ended);
+        report.foreign = sorted(report.foreign);
+        report.repaired = sorted(report.repaired);
+        if !mode.is_dry_run() {
+            self.metrics
+                .count(Metric::DriftRepaired, report.repaired.len());
+            self.metrics
+                .count(Metric::OrphansRemoved, report.orphans.len());
+        }
+        Ok(report)
+    }
+
+    /// Ends every live grant whose role the listing no longer shows (or shows
+    /// with another RoleId): someone deleted it outside audit-grants.
+    async fn end_grants_whose_role_is_gone(
+        &self,
+        live: &HashMap<Ticket, Grant>,
+        seen: &HashMap<(AccountId, String), String>,
+        listed_accounts: &HashSet<AccountId>,
+        options: ReconcileOptions,
+        report: &mut ReconcileReport,
+    ) {
         let now = self.clock.now();
-        for grant in live.values() {
+        let mut grants: Vec<&Grant> = live.values().collect();
+        grants.sort_by(|a, b| a.ticket.cmp(&b.ticket));
+        for grant in grants {
             // IAM's listing is eventually consistent: a grant changed in the last
             // minutes is left for the next pass.
             let missing = grant.status == GrantStatus::Active
                 && grant.is_stale(now)
-                && inspected.contains(&grant.target_account)
+                && listed_accounts.contains(&grant.target_account)
                 && seen
                     .get(&(grant.target_account.clone(), grant.role_name.clone()))
                     .is_none_or(|id| grant.role_id.as_ref().is_some_and(|ours| ours != id));
@@ -111,7 +236,18 @@ impl GrantService {
             }
             tracing::error!(ticket = %grant.ticket, role_arn = %grant.role_arn, "drift: the role of a live grant was deleted outside audit-grants");
             report.ended.push(grant.ticket.to_string());
-            if mode.is_dry_run() {
+            if options.mode.is_dry_run() {
+                continue;
+            }
+            if options
+                .deadline
+                .is_some_and(|d| tokio::time::Instant::now() >= d)
+            {
+                // Found again by the next run: the listing is complete every run.
+                report.failed.push(SweepFailure {
+                    ticket: grant.ticket.to_string(),
+                    error: "left for the next run: out of time".to_owned(),
+                });
                 continue;
             }
             let request = EndRequest {
@@ -127,17 +263,6 @@ impl GrantService {
                 });
             }
         }
-        report.orphans = sorted(report.orphans);
-        report.ended = sorted(report.ended);
-        report.foreign = sorted(report.foreign);
-        report.repaired = sorted(report.repaired);
-        if !mode.is_dry_run() {
-            self.metrics
-                .count(Metric::DriftRepaired, report.repaired.len());
-            self.metrics
-                .count(Metric::OrphansRemoved, report.orphans.len());
-        }
-        Ok(report)
     }
 
     async fn reconcile_role(

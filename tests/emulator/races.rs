@@ -154,12 +154,20 @@ struct Watched {
 
 #[async_trait::async_trait]
 impl RoleProvisioner for Watched {
-    async fn inspect_roles(
+    async fn list_roles(
         &self,
         target: &audit_grants::domain::AccountId,
         path: &str,
-    ) -> Result<Vec<audit_grants::ports::ObservedRole>, ProvisionError> {
-        self.inner.inspect_roles(target, path).await
+    ) -> Result<Vec<audit_grants::ports::ListedRole>, audit_grants::ports::ProvisionError> {
+        self.inner.list_roles(target, path).await
+    }
+    async fn inspect_role(
+        &self,
+        target: &audit_grants::domain::AccountId,
+        name: &str,
+    ) -> Result<Option<audit_grants::ports::ObservedRole>, audit_grants::ports::ProvisionError>
+    {
+        self.inner.inspect_role(target, name).await
     }
     async fn provision(
         &self,

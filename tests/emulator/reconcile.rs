@@ -84,14 +84,14 @@ async fn roles_of_ended_grants_are_torn_down_and_roles_no_grant_made_are_never_t
         .unwrap();
 
     let before = env.snapshot().await;
-    let dry = env.service.reconcile(Mode::DryRun).await.unwrap();
+    let dry = env.service.reconcile(Mode::DryRun.into()).await.unwrap();
     assert_eq!(dry.orphans.len(), 1, "{dry:?}");
     assert!(dry.orphans[0].ends_with(&role_name("AUD-ENDED")), "{dry:?}");
     assert_eq!(dry.foreign.len(), 3, "{dry:?}");
     assert!(dry.repaired.is_empty() && dry.ended.is_empty(), "{dry:?}");
     assert_eq!(env.snapshot().await, before, "a dry run changes nothing");
 
-    let done = env.service.reconcile(Mode::Apply).await.unwrap();
+    let done = env.service.reconcile(Mode::Apply.into()).await.unwrap();
     assert_eq!(done.orphans, dry.orphans);
     assert!(done.failed.is_empty(), "{done:?}");
     let mut left = env.roles().await;
@@ -113,7 +113,7 @@ async fn roles_of_ended_grants_are_torn_down_and_roles_no_grant_made_are_never_t
         GrantStatus::Active,
         "live grants are untouched"
     );
-    let again = env.service.reconcile(Mode::Apply).await.unwrap();
+    let again = env.service.reconcile(Mode::Apply.into()).await.unwrap();
     assert!(
         again.orphans.is_empty() && again.repaired.is_empty(),
         "{again:?}"
@@ -169,7 +169,7 @@ async fn a_live_grants_role_changed_out_of_band_is_brought_back_to_the_approved_
         .await
         .unwrap();
 
-    let dry = env.service.reconcile(Mode::DryRun).await.unwrap();
+    let dry = env.service.reconcile(Mode::DryRun.into()).await.unwrap();
     let drift: Vec<(String, Vec<String>)> = dry
         .repaired
         .iter()
@@ -199,7 +199,7 @@ async fn a_live_grants_role_changed_out_of_band_is_brought_back_to_the_approved_
         "a dry run repairs nothing"
     );
 
-    let done = env.service.reconcile(Mode::Apply).await.unwrap();
+    let done = env.service.reconcile(Mode::Apply.into()).await.unwrap();
     assert_eq!(done.repaired.len(), 4);
     assert_eq!(
         env.trust_policy(&role_name("AUD-TRUST")).await,
@@ -233,7 +233,7 @@ async fn a_live_grants_role_changed_out_of_band_is_brought_back_to_the_approved_
             .reason
             .starts_with("role repaired after out-of-band change: trust policy")
     );
-    let again = env.service.reconcile(Mode::Apply).await.unwrap();
+    let again = env.service.reconcile(Mode::Apply.into()).await.unwrap();
     assert!(again.repaired.is_empty(), "{again:?}");
 }
 
@@ -244,10 +244,10 @@ async fn a_live_grant_whose_role_was_deleted_out_of_band_is_ended() {
     let name = role_name("AUD-DELETED");
     env.delete_role_out_of_band(&name).await;
     // Not right away: IAM's listing may lag a grant changed in the last minutes.
-    let early = env.service.reconcile(Mode::DryRun).await.unwrap();
+    let early = env.service.reconcile(Mode::DryRun.into()).await.unwrap();
     assert!(early.ended.is_empty(), "{early:?}");
     env.clock.advance(chrono::Duration::minutes(6));
-    let dry = env.service.reconcile(Mode::DryRun).await.unwrap();
+    let dry = env.service.reconcile(Mode::DryRun.into()).await.unwrap();
     assert_eq!(dry.ended, vec!["AUD-DELETED"]);
     assert_eq!(
         env.service
@@ -257,7 +257,7 @@ async fn a_live_grant_whose_role_was_deleted_out_of_band_is_ended() {
             .status,
         GrantStatus::Active
     );
-    let done = env.service.reconcile(Mode::Apply).await.unwrap();
+    let done = env.service.reconcile(Mode::Apply.into()).await.unwrap();
     assert_eq!(done.ended, vec!["AUD-DELETED"]);
     let g = env
         .service
@@ -292,4 +292,78 @@ async fn reconcile_runs_from_its_schedule_event() {
     assert_eq!(out["orphans"].as_array().unwrap().len(), 1, "{out}");
     assert_eq!(out["foreign"].as_array().unwrap().len(), 1, "{out}");
     assert_eq!(env.roles().await, [role_name("AUD-UNTIED")]);
+}
+
+#[tokio::test]
+async fn a_reconcile_cut_short_by_its_deadline_records_where_it_stopped_and_the_next_one_finishes()
+{
+    use audit_grants::ports::GrantStore;
+    use audit_grants::service::ReconcileOptions;
+    let env = TestEnv::new().await;
+    for t in ["AUD-R1", "AUD-R2", "AUD-R3"] {
+        create(&env.service, &request(t)).await.unwrap();
+    }
+    // The last role in the listing's order loses its preset out of band.
+    let mut names: Vec<String> = ["AUD-R1", "AUD-R2", "AUD-R3"].map(role_name).to_vec();
+    names.sort();
+    env.clients
+        .iam
+        .detach_role_policy()
+        .role_name(&names[2])
+        .policy_arn("arn:aws:iam::aws:policy/SecurityAudit")
+        .send()
+        .await
+        .unwrap();
+    let store = audit_grants::wiring::grant_store(&env.clients, &env.settings);
+
+    // An invocation whose deadline has come: it lists, inspects nothing, and
+    // records nothing new (there was no cursor).
+    let cut = env
+        .service
+        .reconcile(ReconcileOptions {
+            mode: Mode::Apply,
+            deadline: Some(tokio::time::Instant::now()),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (cut.roles_seen, cut.roles_inspected, cut.complete),
+        (3, 0, false),
+        "{cut:?}"
+    );
+    assert!(cut.repaired.is_empty());
+    assert_eq!(store.reconcile_cursor().await.unwrap(), None);
+
+    // A cursor left by an earlier run after the first role, in the real table.
+    let cursor = audit_grants::ports::ReconcileCursor {
+        account: audit_grants::domain::AccountId::parse(&env.account).unwrap(),
+        role_name: names[0].clone(),
+    };
+    store.save_reconcile_cursor(Some(&cursor)).await.unwrap();
+    assert_eq!(
+        store.reconcile_cursor().await.unwrap(),
+        Some(cursor.clone())
+    );
+
+    let resumed = env.service.reconcile(Mode::Apply.into()).await.unwrap();
+    assert_eq!(
+        resumed.resumed_after,
+        Some(cursor.to_string()),
+        "{resumed:?}"
+    );
+    assert_eq!(
+        (resumed.roles_inspected, resumed.complete),
+        (2, true),
+        "{resumed:?}"
+    );
+    assert_eq!(resumed.repaired.len(), 1, "{resumed:?}");
+    assert!(resumed.repaired[0].role_arn.ends_with(&names[2]));
+    assert_eq!(
+        env.attached(&names[2]).await,
+        ["arn:aws:iam::aws:policy/SecurityAudit"]
+    );
+    // Finished: the cursor is cleared, and the next run starts from the top.
+    assert_eq!(store.reconcile_cursor().await.unwrap(), None);
+    let next = env.service.reconcile(Mode::DryRun.into()).await.unwrap();
+    assert_eq!((next.resumed_after, next.roles_inspected), (None, 3));
 }

@@ -297,12 +297,20 @@ struct StalledProvisioner {
 
 #[async_trait::async_trait]
 impl audit_grants::ports::RoleProvisioner for StalledProvisioner {
-    async fn inspect_roles(
+    async fn list_roles(
         &self,
         target: &audit_grants::domain::AccountId,
         path: &str,
-    ) -> Result<Vec<audit_grants::ports::ObservedRole>, audit_grants::ports::ProvisionError> {
-        self.inner.inspect_roles(target, path).await
+    ) -> Result<Vec<audit_grants::ports::ListedRole>, audit_grants::ports::ProvisionError> {
+        self.inner.list_roles(target, path).await
+    }
+    async fn inspect_role(
+        &self,
+        target: &audit_grants::domain::AccountId,
+        name: &str,
+    ) -> Result<Option<audit_grants::ports::ObservedRole>, audit_grants::ports::ProvisionError>
+    {
+        self.inner.inspect_role(target, name).await
     }
     async fn provision(
         &self,

@@ -15,7 +15,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 
-use super::{Created, GrantService, Mode, ROLE_DELETED_OUT_OF_BAND, SweepOptions};
+use super::{
+    Created, GrantService, Mode, ROLE_DELETED_OUT_OF_BAND, ReconcileOptions, SweepOptions,
+};
 use crate::config::Settings;
 use crate::domain::{
     Ending, Grant, GrantRequestBody, GrantStatus, Reason, TAG_EXPIRES_AT, TAG_MANAGED_BY,
