@@ -26,6 +26,7 @@ pub fn iam_roles(
         clients.sts.clone(),
         identity,
         settings.provisioner_role_name.clone(),
+        settings.boundary.clone(),
     )
 }
 

@@ -24,6 +24,10 @@ pub struct IamRoles {
     sts: aws_sdk_sts::Client,
     identity: Arc<dyn CallerIdentity>,
     provisioner_role_name: String,
+    /// The boundary every grant role carries (the same path and name in every
+    /// account): teardown puts it back on a role of ours that lost it, since
+    /// the function may write only to roles that carry it.
+    boundary: crate::config::BoundaryArn,
 }
 
 fn is_code<E: aws_sdk_iam::error::ProvideErrorMetadata>(e: &E, code: &str) -> bool {
@@ -41,12 +45,14 @@ impl IamRoles {
         sts: aws_sdk_sts::Client,
         identity: Arc<dyn CallerIdentity>,
         provisioner_role_name: String,
+        boundary: crate::config::BoundaryArn,
     ) -> Self {
         IamRoles {
             iam,
             sts,
             identity,
             provisioner_role_name,
+            boundary,
         }
     }
 
@@ -570,7 +576,7 @@ impl RoleProvisioner for IamRoles {
         // when it was created, whatever its tags say now. Before an id was
         // recorded, the tags say whether a role of this name is ours; one that
         // is not is never deleted: the grant fails loudly instead of ending.
-        match iam.get_role().role_name(name).send().await {
+        let current_boundary = match iam.get_role().role_name(name).send().await {
             Ok(out) => {
                 let found = out.role();
                 let tags = found.map(|r| r.tags()).unwrap_or_default();
@@ -595,9 +601,32 @@ impl RoleProvisioner for IamRoles {
                         return Err(ProvisionError::ForeignRole(name.to_owned()));
                     }
                 }
+                found
+                    .and_then(|r| r.permissions_boundary())
+                    .and_then(|b| b.permissions_boundary_arn())
+                    .map(str::to_owned)
             }
             Err(e) if gone(&e) => return Ok(TornDown::NothingFound),
             Err(e) => return Err(aws_error("iam:GetRole", e).into()),
+        };
+        // The function may write only to roles that carry the boundary: one
+        // stripped or swapped out of band is put back first (ours only, on a
+        // role tagged as ours, by the template's policy), or nothing below
+        // would be allowed.
+        let ours = self.boundary.in_account(&role.target_account);
+        if current_boundary.as_deref() != Some(ours.as_str()) {
+            tracing::error!(ticket = %role.ticket, role = name, found = ?current_boundary, "drift: the role lost its permissions boundary; putting it back before the teardown");
+            match iam
+                .put_role_permissions_boundary()
+                .role_name(name)
+                .permissions_boundary(&ours)
+                .send()
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if gone(&e) => return Ok(TornDown::NothingFound),
+                Err(e) => return Err(aws_error("iam:PutRolePermissionsBoundary", e).into()),
+            }
         }
         // 1. End every session issued until now. If the deny cannot be put (the
         // role's inline-policy quota filled out of band, say), the rest still

@@ -121,6 +121,44 @@ async fn teardown_runs_in_the_order_spec_md_gives() {
 }
 
 #[tokio::test]
+async fn a_role_whose_boundary_was_stripped_gets_it_back_before_anything_else_then_is_torn_down() {
+    // The function may write only to roles that carry the boundary
+    // (`iam:PermissionsBoundary` on every write in template.yaml): a role of
+    // ours that lost it would otherwise be left behind, writable by nobody.
+    let env = TestEnv::new().await;
+    create(&env.service, &request("AUD-STRIP")).await.unwrap();
+    let name = Ticket::parse("AUD-STRIP").unwrap().role_name();
+    env.clients
+        .iam
+        .delete_role_permissions_boundary()
+        .role_name(&name)
+        .send()
+        .await
+        .unwrap();
+    env.calls.take();
+    env.service
+        .revoke(&Ticket::parse("AUD-STRIP").unwrap(), None, &operator())
+        .await
+        .unwrap();
+    let iam: Vec<String> = env
+        .calls
+        .take()
+        .into_iter()
+        .filter(|c| c.starts_with("iam:"))
+        .collect();
+    assert_eq!(
+        iam[..3],
+        [
+            "iam:GetRole",
+            "iam:PutRolePermissionsBoundary",
+            "iam:PutRolePolicy"
+        ],
+        "{iam:?}"
+    );
+    assert!(env.role(&name).await.is_none(), "torn down");
+}
+
+#[tokio::test]
 async fn teardown_completes_when_pieces_are_already_gone_or_extra_ones_were_added() {
     let env = TestEnv::new().await;
     for t in ["AUD-GONE", "AUD-DETACHED", "AUD-EXTRA"] {
