@@ -141,6 +141,10 @@ pub struct SettingsArgs {
     /// A static `Authorization: Bearer` token (local; at least 32 characters).
     #[arg(long, env = "WEBHOOK_BEARER_TOKEN", value_name = "WEBHOOK_BEARER_TOKEN", hide_env_values = true, value_parser = parse_secret)]
     pub webhook_bearer_token: Option<String>,
+    /// The region grants are made in, named in the auditor's profiles (the
+    /// SDK's own setting; Lambda always sets it).
+    #[arg(long = "aws-region", env = "AWS_REGION", value_name = "AWS_REGION", value_parser = parse_trimmed)]
+    pub aws_region: Option<String>,
     /// How many grants one sweep tears down at once.
     #[arg(long, env = "SWEEP_CONCURRENCY", value_name = "SWEEP_CONCURRENCY", default_value_t = DEFAULT_SWEEP_CONCURRENCY, value_parser = clap::value_parser!(u8).range(1..=32))]
     pub sweep_concurrency: u8,
@@ -169,6 +173,8 @@ pub struct Settings {
     /// production it lives in the Secrets Manager secret).
     pub webhook_bearer_token: Option<String>,
     pub sweep_concurrency: usize,
+    /// `AWS_REGION` (or, when unset, the SDK's region, filled in by the wiring).
+    pub region: Option<String>,
 }
 
 impl Settings {
@@ -237,6 +243,7 @@ impl Settings {
             webhook_secret,
             webhook_bearer_token: args.webhook_bearer_token,
             sweep_concurrency: usize::from(args.sweep_concurrency),
+            region: args.aws_region,
         })
     }
 }

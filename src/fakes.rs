@@ -417,7 +417,10 @@ impl RoleProvisioner for FakeIam {
     }
 
     async fn provision(&self, spec: &RoleSpec) -> Result<ProvisionedRole, ProvisionError> {
-        let mut s = self.enter(IamOp::Provision, &spec.role_name)?;
+        let mut s = self.enter(
+            IamOp::Provision,
+            &format!("{}/{}", spec.target_account, spec.role_name),
+        )?;
         let key = (spec.target_account.clone(), spec.role_name.clone());
         let role_id = match (s.roles.get(&key), &spec.existing_role_id) {
             // A repair: only that very role, never a new one.
@@ -465,7 +468,10 @@ impl RoleProvisioner for FakeIam {
         window: &WindowUpdate,
     ) -> Result<(), ProvisionError> {
         {
-            let mut s = self.enter(IamOp::UpdateWindow, &role.role_name)?;
+            let mut s = self.enter(
+                IamOp::UpdateWindow,
+                &format!("{}/{}", role.target_account, role.role_name),
+            )?;
             let key = (role.target_account.clone(), role.role_name.clone());
             let r = s.roles.get_mut(&key).ok_or(ProvisionError::RoleGone)?;
             if role.role_id.as_ref().is_some_and(|id| *id != r.role_id) {
@@ -484,7 +490,10 @@ impl RoleProvisioner for FakeIam {
         role: &RoleRef,
         _now: DateTime<Utc>,
     ) -> Result<TornDown, ProvisionError> {
-        let mut s = self.enter(IamOp::Teardown, &role.role_name)?;
+        let mut s = self.enter(
+            IamOp::Teardown,
+            &format!("{}/{}", role.target_account, role.role_name),
+        )?;
         let key = (role.target_account.clone(), role.role_name.clone());
         let Some(existing) = s.roles.get(&key) else {
             return Ok(TornDown::NothingFound);
@@ -514,10 +523,9 @@ pub fn active_grant(
     use crate::domain::{AccessPreset, ExternalId, GrantRequest, PrincipalArn, Window};
     let ticket = Ticket::parse(ticket).expect("a valid ticket");
     let target_account = AccountId::parse(target_account).expect("a 12-digit account");
-    let role_arn = format!(
-        "arn:aws:iam::{target_account}:role/audit-grants/{}",
-        ticket.role_name()
-    );
+    let role_name = ticket.role_name();
+    let role_arn =
+        |account: &AccountId| format!("arn:aws:iam::{account}:role/audit-grants/{role_name}");
     let request = GrantRequest {
         ticket,
         requested_by: "seeded".into(),
@@ -529,7 +537,7 @@ pub fn active_grant(
         external_id: ExternalId::generate(),
         access: AccessPreset::SecurityAudit,
         window: Window::new(start, end).expect("end after start"),
-        target_account,
+        target_accounts: vec![target_account],
         reason: None,
         fingerprint: "seeded".into(),
     };

@@ -38,6 +38,14 @@ pub fn grant_service(
     identity: Arc<dyn CallerIdentity>,
     clock: Arc<dyn Clock>,
 ) -> GrantService {
+    // The region the auditor's profiles name: AWS_REGION, else the SDK's.
+    let settings = match (&settings.region, clients.iam.config().region()) {
+        (None, Some(region)) => Arc::new(Settings {
+            region: Some(region.to_string()),
+            ..(*settings).clone()
+        }),
+        _ => settings,
+    };
     GrantService::new(
         Arc::new(grant_store(clients, &settings)),
         Arc::new(iam_roles(clients, &settings, identity.clone())),

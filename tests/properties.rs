@@ -159,8 +159,9 @@ fn assert_request_rules(r: &GrantRequest) {
         assert_eq!(p.account(), &r.auditor_account);
         assert!(!r.principals[..i].contains(p), "duplicate");
     }
-    assert_ne!(r.auditor_account, r.target_account);
-    assert_eq!(r.target_account.as_str(), "123456789012");
+    assert!(!r.target_accounts.contains(&r.auditor_account));
+    assert_eq!(r.target_accounts.len(), 1);
+    assert_eq!(r.target_accounts[0].as_str(), "123456789012");
     assert!(r.window.end() > r.window.start());
     assert!(r.window.length() <= Duration::days(30));
     let trust = audit_grants::policy::trust_policy(&r.principals, &r.external_id, &r.window);

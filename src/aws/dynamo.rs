@@ -18,8 +18,8 @@ use chrono::{DateTime, Utc};
 
 use super::{aws_error, error_code};
 use crate::domain::{
-    AccessPreset, AccountId, Ending, ExternalId, Grant, GrantStatus, HistoryEvent, PrincipalArn,
-    Ticket, Window, format_timestamp, format_timestamp_precise,
+    AccessPreset, AccountId, Ending, ExternalId, Grant, GrantRole, GrantStatus, HistoryEvent,
+    PrincipalArn, Ticket, Window, format_timestamp, format_timestamp_precise,
 };
 use crate::ports::{GrantStore, ReconcileCursor, StoreError};
 
@@ -285,9 +285,28 @@ fn grant_item(g: &Grant) -> Item {
         ("access".into(), s(g.access.as_str())),
         ("start".into(), s(format_timestamp(g.window.start()))),
         ("end".into(), s(format_timestamp(g.window.end()))),
-        ("target_account".into(), s(g.target_account.as_str())),
+        // The first account's, as in the view (and as version 1 stored them).
+        ("target_account".into(), s(g.target_account().as_str())),
         ("role_name".into(), s(&g.role_name)),
-        ("role_arn".into(), s(&g.role_arn)),
+        ("role_arn".into(), s(g.role_arn())),
+        (
+            "roles".into(),
+            AttributeValue::L(
+                g.roles
+                    .iter()
+                    .map(|r| {
+                        let mut m = HashMap::from([
+                            ("account".to_owned(), s(r.account.as_str())),
+                            ("role_arn".to_owned(), s(&r.role_arn)),
+                        ]);
+                        if let Some(id) = &r.role_id {
+                            m.insert("role_id".to_owned(), s(id));
+                        }
+                        AttributeValue::M(m)
+                    })
+                    .collect(),
+            ),
+        ),
         (
             "created_at".into(),
             s(format_timestamp_precise(g.created_at)),
@@ -309,7 +328,8 @@ fn grant_item(g: &Grant) -> Item {
     opt("end_reason", g.end_reason.clone());
     opt("ending", g.ending.map(|e| e.as_str().to_owned()));
     opt("last_error", g.last_error.clone());
-    opt("role_id", g.role_id.clone());
+    opt("role_id", g.first_role().role_id.clone());
+    opt("region", g.region.clone());
     if let Some(due) = g.due_at() {
         opt("due_bucket", Some(DUE_BUCKET.into()));
         opt("due_at", Some(format_timestamp(due)));
@@ -388,6 +408,38 @@ fn parse<T>(r: Result<T, String>, what: &str) -> anyhow::Result<T> {
     r.map_err(|e| anyhow::anyhow!("stored {what} {e}"))
 }
 
+/// The grant's roles: the `roles` list, or (a grant stored by version 1) the
+/// one role its `target_account`, `role_arn` and `role_id` describe.
+fn roles_from_item(item: &Item, r: &Reader<'_>) -> anyhow::Result<Vec<GrantRole>> {
+    let Some(list) = item.get("roles").and_then(|v| v.as_l().ok()) else {
+        return Ok(vec![GrantRole {
+            account: parse(AccountId::parse(r.str("target_account")?), "target_account")?,
+            role_arn: r.str("role_arn")?.to_owned(),
+            role_id: r.opt("role_id").map(str::to_owned),
+        }]);
+    };
+    let roles = list
+        .iter()
+        .map(|v| {
+            let m = v
+                .as_m()
+                .map_err(|_| anyhow::anyhow!("stored role is not a map"))?;
+            let text = |k: &str| m.get(k).and_then(|v| v.as_s().ok()).cloned();
+            Ok(GrantRole {
+                account: parse(
+                    AccountId::parse(&text("account").unwrap_or_default()),
+                    "role account",
+                )?,
+                role_arn: text("role_arn")
+                    .ok_or_else(|| anyhow::anyhow!("stored role lacks role_arn"))?,
+                role_id: text("role_id"),
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    anyhow::ensure!(!roles.is_empty(), "stored grant has no roles");
+    Ok(roles)
+}
+
 fn grant_from_item(item: &Item) -> anyhow::Result<Grant> {
     let r = Reader(item);
     let principals = item
@@ -416,11 +468,10 @@ fn grant_from_item(item: &Item) -> anyhow::Result<Grant> {
         external_id: parse(ExternalId::parse(r.str("external_id")?), "external_id")?,
         access: parse(AccessPreset::parse(r.str("access")?), "access")?,
         window,
-        target_account: parse(AccountId::parse(r.str("target_account")?), "target_account")?,
         reason: r.opt("reason").map(str::to_owned),
         role_name: r.str("role_name")?.to_owned(),
-        role_arn: r.str("role_arn")?.to_owned(),
-        role_id: r.opt("role_id").map(str::to_owned),
+        roles: roles_from_item(item, &r)?,
+        region: r.opt("region").map(str::to_owned),
         created_at: r.time("created_at")?,
         updated_at: r.time("updated_at")?,
         ended_at: r.opt_time("ended_at")?,

@@ -70,6 +70,9 @@ pub enum CliCommand {
         external_id: Option<String>,
         #[arg(long)]
         target_account: Option<String>,
+        /// Several accounts, comma-separated (one role each, one window).
+        #[arg(long, value_delimiter = ',', conflicts_with = "target_account")]
+        target_accounts: Vec<String>,
         /// Who asks (defaults to the local user name).
         #[arg(long)]
         requested_by: Option<String>,
@@ -217,6 +220,7 @@ fn command_of(cli: CliCommand, now: DateTime<Utc>) -> Result<(Command, bool), Er
             duration,
             external_id,
             target_account,
+            target_accounts,
             requested_by,
             reason,
             json,
@@ -232,6 +236,7 @@ fn command_of(cli: CliCommand, now: DateTime<Utc>) -> Result<(Command, bool), Er
                 end,
                 duration,
                 target_account,
+                target_accounts: (!target_accounts.is_empty()).then_some(target_accounts),
                 reason,
             };
             (Command::Create(Box::new(body)), json)

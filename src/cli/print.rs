@@ -41,7 +41,9 @@ pub fn print_grant(grant: &Grant, json: bool) {
     }
     println!("ticket     {}", grant.ticket);
     println!("status     {}", grant.status);
-    println!("role       {}", grant.role_arn);
+    for role in &grant.roles {
+        println!("role       {}", role.role_arn);
+    }
     println!("access     {}", grant.access);
     println!("auditor    {}", grant.auditor_account);
     for p in &grant.principals {

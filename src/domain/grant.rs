@@ -99,13 +99,13 @@ pub struct Grant {
     pub external_id: ExternalId,
     pub access: AccessPreset,
     pub window: Window,
-    pub target_account: AccountId,
     pub reason: Option<String>,
+    /// The same in every account (derived from the ticket).
     pub role_name: String,
-    pub role_arn: String,
-    /// IAM's unique id of the role this grant created, recorded when it was
-    /// provisioned: what makes a role ours (its tags are a second check).
-    pub role_id: Option<String>,
+    /// One role per target account, in the order asked; never empty.
+    pub roles: Vec<GrantRole>,
+    /// The region the grant was made in (the auditor's profiles name it).
+    pub region: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub ended_at: Option<DateTime<Utc>>,
@@ -123,6 +123,24 @@ pub struct Grant {
     pub refused: bool,
     /// Optimistic-locking counter: every write expects the version it read.
     pub version: u64,
+}
+
+/// A grant's role in one account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantRole {
+    pub account: AccountId,
+    pub role_arn: String,
+    /// IAM's unique id of the role, recorded when it was created: what makes
+    /// a role ours (its tags are a second check). `None` until then.
+    pub role_id: Option<String>,
+}
+
+/// What provisioning one account's role came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedRole {
+    pub account: AccountId,
+    pub role_arn: String,
+    pub role_id: String,
 }
 
 /// A change of a grant, ready to be committed: the grant as it will be (its
@@ -151,11 +169,25 @@ pub struct IllegalTransition {
 }
 
 impl Grant {
-    /// A new grant, `pending`, for a request that passed every rule; its role
-    /// will be `role_arn` (named after the ticket).
-    pub fn requested(r: super::GrantRequest, role_arn: String, at: DateTime<Utc>) -> Grant {
+    /// A new grant, `pending`, for a request that passed every rule; its roles
+    /// will be `role_arn(account)` (named after the ticket), one per account.
+    pub fn requested(
+        r: super::GrantRequest,
+        role_arn: impl Fn(&AccountId) -> String,
+        at: DateTime<Utc>,
+    ) -> Grant {
+        let roles = r
+            .target_accounts
+            .iter()
+            .map(|account| GrantRole {
+                account: account.clone(),
+                role_arn: role_arn(account),
+                role_id: None,
+            })
+            .collect();
         Grant {
             role_name: r.ticket.role_name(),
+            roles,
             ticket: r.ticket,
             status: GrantStatus::Pending,
             fingerprint: r.fingerprint,
@@ -165,10 +197,8 @@ impl Grant {
             external_id: r.external_id,
             access: r.access,
             window: r.window,
-            target_account: r.target_account,
             reason: r.reason,
-            role_arn,
-            role_id: None,
+            region: None,
             created_at: at,
             updated_at: at,
             ended_at: None,
@@ -233,21 +263,40 @@ impl Grant {
         }))
     }
 
-    /// `pending`/`failed` -> `active`: the role exists as approved.
+    /// `pending`/`failed` -> `active`: every account's role exists as
+    /// approved (`created` adds the ones made by this attempt).
     pub fn activate(
         &self,
-        role_arn: String,
-        role_id: String,
+        created: &[CreatedRole],
         at: DateTime<Utc>,
     ) -> Result<Transition, IllegalTransition> {
         self.require(self.is_provisioning(), "activated")?;
-        Ok(self.transition(at, "role provisioned", |g| {
+        let mut next = self.clone();
+        next.record_created(created);
+        next.require(
+            next.roles.iter().all(|r| r.role_id.is_some()),
+            "activated before every role exists",
+        )?;
+        let reason = if self.roles.len() == 1 {
+            "role provisioned".to_owned()
+        } else {
+            format!("roles provisioned in {} accounts", self.roles.len())
+        };
+        Ok(self.transition(at, &reason, |g| {
+            g.record_created(created);
             g.status = GrantStatus::Active;
-            g.role_arn = role_arn;
-            g.role_id = Some(role_id);
             g.attempts = 0;
             g.last_error = None;
         }))
+    }
+
+    fn record_created(&mut self, created: &[CreatedRole]) {
+        for c in created {
+            if let Some(role) = self.roles.iter_mut().find(|r| r.account == c.account) {
+                role.role_arn = c.role_arn.clone();
+                role.role_id = Some(c.role_id.clone());
+            }
+        }
     }
 
     /// Any live grant -> `revoking`, heading for `ending`. A grant not yet active
@@ -301,9 +350,22 @@ impl Grant {
         why: &str,
         at: DateTime<Utc>,
     ) -> Result<Transition, IllegalTransition> {
+        self.fail_attempt_keeping(&[], why, at)
+    }
+
+    /// `fail_attempt` for a provisioning that created the roles of some
+    /// accounts (`created`, recorded: the retry leaves them alone) and failed
+    /// in others.
+    pub fn fail_attempt_keeping(
+        &self,
+        created: &[CreatedRole],
+        why: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Transition, IllegalTransition> {
         self.require(!self.is_ended(), "retried")?;
         let attempts = self.attempts + 1;
         Ok(self.transition(at, why, |g| {
+            g.record_created(created);
             g.status = GrantStatus::Failed;
             g.attempts = attempts;
             g.last_error = Some(why.to_owned());
@@ -389,6 +451,29 @@ impl Grant {
 }
 
 impl Grant {
+    /// The first account's role: `role_arn` and `target_account` in the view.
+    pub fn first_role(&self) -> &GrantRole {
+        self.roles.first().expect("a grant has at least one role")
+    }
+
+    pub fn target_account(&self) -> &AccountId {
+        &self.first_role().account
+    }
+
+    pub fn role_arn(&self) -> &str {
+        &self.first_role().role_arn
+    }
+
+    /// Every account the grant has a role in.
+    pub fn accounts(&self) -> impl Iterator<Item = &AccountId> {
+        self.roles.iter().map(|r| &r.account)
+    }
+
+    /// The role of `account`, if the grant has one there.
+    pub fn role_in(&self, account: &AccountId) -> Option<&GrantRole> {
+        self.roles.iter().find(|r| &r.account == account)
+    }
+
     /// Ended grants are history: never granted again, never touched again.
     pub fn is_ended(&self) -> bool {
         self.ended_at.is_some()
@@ -422,12 +507,12 @@ impl Grant {
         let mut v = json!({
             "ticket": self.ticket,
             "status": self.status,
-            "role_arn": self.role_arn,
+            "role_arn": self.role_arn(),
             "external_id": self.external_id,
             "access": self.access,
             "principals": self.principals,
             "auditor_account": self.auditor_account,
-            "target_account": self.target_account,
+            "target_account": self.target_account(),
             "requested_by": self.requested_by,
             "reason": self.reason,
             "start": format_timestamp(self.window.start()),
@@ -437,32 +522,75 @@ impl Grant {
             "end_reason": self.end_reason,
             "aws_config_profile": self.aws_config_profile(),
         });
+        let obj = v.as_object_mut().expect("an object");
+        if self.roles.len() > 1 {
+            obj.insert(
+                "roles".into(),
+                self.roles
+                    .iter()
+                    .map(|r| json!({"account": r.account, "role_arn": r.role_arn}))
+                    .collect(),
+            );
+        }
         if !with_secrets {
-            let obj = v.as_object_mut().expect("an object");
             obj.remove("external_id");
             obj.remove("aws_config_profile");
         }
         v
     }
 
-    /// A ready `~/.aws/config` profile for the auditor (their own credentials
-    /// are the `source_profile`).
+    /// The name of the auditor's profile for the role in `account`: unique per
+    /// ticket (see [`profile_safe`]) and, for several accounts, per account.
+    pub fn profile_name(&self, account: &AccountId) -> String {
+        let ticket = profile_safe(self.ticket.as_str());
+        if self.roles.len() == 1 {
+            format!("audit-{ticket}")
+        } else {
+            format!("audit-{ticket}-{account}")
+        }
+    }
+
+    /// Ready `~/.aws/config` profiles for the auditor, one per account (their
+    /// own credentials are the `source_profile`), each with the region the
+    /// grant was made in, so the first regional call works.
     pub fn aws_config_profile(&self) -> String {
-        let name = profile_safe(self.ticket.as_str());
-        format!(
-            "[profile audit-{name}]\nrole_arn = {}\nexternal_id = {}\nrole_session_name = audit-{name}\nsource_profile = default\n",
-            self.role_arn, self.external_id
-        )
+        let session: String = format!("audit-{}", profile_safe(self.ticket.as_str()))
+            .chars()
+            .take(64)
+            .collect();
+        self.roles
+            .iter()
+            .map(|r| {
+                let region = self
+                    .region
+                    .as_deref()
+                    .map(|region| format!("region = {region}\n"))
+                    .unwrap_or_default();
+                format!(
+                    "[profile {}]\nrole_arn = {}\nexternal_id = {}\nrole_session_name = {session}\nsource_profile = default\n{region}",
+                    self.profile_name(&r.account),
+                    r.role_arn,
+                    self.external_id
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 }
 
-/// `:` and `/` are legal in tickets but not in session names, which STS also
-/// caps at 64 characters (`audit-` + 58).
+/// A ticket spelled with what profile and session names allow: letters,
+/// digits, `.` and `-` stay; `_`, `:` and `/` become `_5f`, `_3a` and `_2f`,
+/// so two tickets never share a profile name.
 fn profile_safe(ticket: &str) -> String {
     ticket
         .chars()
-        .map(|c| if c == ':' || c == '/' { '_' } else { c })
-        .take(58)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c.to_string()
+            } else {
+                format!("_{:02x}", c as u32)
+            }
+        })
         .collect()
 }
 

@@ -15,11 +15,14 @@ pub use change::{
     parse_ticket_field,
 };
 pub use grant::{
-    ATTEMPTS_BEFORE_ALARM, Ending, Grant, GrantStatus, HistoryEvent, IllegalTransition,
-    STALE_AFTER, Transition, format_timestamp_precise,
+    ATTEMPTS_BEFORE_ALARM, CreatedRole, Ending, Grant, GrantRole, GrantStatus, HistoryEvent,
+    IllegalTransition, STALE_AFTER, Transition, format_timestamp_precise,
 };
 pub use origin::Origin;
-pub use request::{GrantRequest, GrantRequestBody, MAX_PRINCIPALS, REQUEST_FIELDS, RequestRules};
+pub use request::{
+    GrantRequest, GrantRequestBody, MAX_PRINCIPALS, MAX_TARGET_ACCOUNTS, REQUEST_FIELDS,
+    RequestRules,
+};
 pub use role::{
     MANAGED_BY, RoleRef, TAG_EXPIRES_AT, TAG_MANAGED_BY, TAG_REQUESTED_BY, TAG_TICKET, tag_value,
 };

@@ -21,13 +21,17 @@ pub struct RoleRef {
 }
 
 impl Grant {
-    pub fn role_ref(&self) -> RoleRef {
-        RoleRef {
-            ticket: self.ticket.clone(),
-            target_account: self.target_account.clone(),
-            role_name: self.role_name.clone(),
-            role_id: self.role_id.clone(),
-        }
+    /// Where each of the grant's roles lives, one per account.
+    pub fn role_refs(&self) -> Vec<RoleRef> {
+        self.roles
+            .iter()
+            .map(|r| RoleRef {
+                ticket: self.ticket.clone(),
+                target_account: r.account.clone(),
+                role_name: self.role_name.clone(),
+                role_id: r.role_id.clone(),
+            })
+            .collect()
     }
 }
 

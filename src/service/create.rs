@@ -1,8 +1,10 @@
 //! Create: a grant request becomes a `pending` record, then a role, then `active`.
 
+use futures_util::future::join_all;
+
 use crate::domain::{
-    ATTEMPTS_BEFORE_ALARM, Grant, GrantRequest, GrantRequestBody, GrantStatus, HistoryEvent,
-    Origin, RequestRules,
+    ATTEMPTS_BEFORE_ALARM, AccountId, CreatedRole, Grant, GrantRequest, GrantRequestBody,
+    GrantStatus, HistoryEvent, Origin, RequestRules,
 };
 use crate::error::{Error, ErrorCode, Result};
 use crate::metrics::Metric;
@@ -97,14 +99,17 @@ impl GrantService {
     async fn new_pending_grant(&self, r: GrantRequest) -> Result<Grant> {
         let caller = self.caller().await?;
         let now = self.now_for_record();
-        let role_arn = format!(
-            "arn:{}:iam::{}:role{}{}",
-            caller.partition,
-            r.target_account,
-            self.settings.role_path,
-            r.ticket.role_name()
-        );
-        Ok(Grant::requested(r, role_arn, now))
+        let role_name = r.ticket.role_name();
+        let role_arn = |account: &AccountId| {
+            format!(
+                "arn:{}:iam::{account}:role{}{role_name}",
+                caller.partition, self.settings.role_path,
+            )
+        };
+        Ok(Grant {
+            region: self.settings.region.clone(),
+            ..Grant::requested(r, role_arn, now)
+        })
     }
 
     /// A ticket seen before: the same request is answered with the grant as it
@@ -161,44 +166,78 @@ impl GrantService {
         Ok(Created::Existing(existing))
     }
 
-    /// Creates (or completes) the role of a `pending`/`failed` grant and marks it
-    /// `active`. On failure the record says why and the next delivery or sweep
-    /// resumes; a refusal by IAM leaves nothing and keeps the ticket open.
+    /// Creates (or completes) the roles of a `pending`/`failed` grant, every
+    /// account at once, and marks it `active` once all exist. On failure the
+    /// record says why, keeps the roles that were made (a retry leaves them
+    /// alone), and the next delivery or sweep resumes; a refusal by IAM in any
+    /// account leaves no role anywhere and keeps the ticket open.
     pub(super) async fn provision(&self, grant: Grant) -> Result<Grant> {
         // A provisioning resumed later is held to the allowlists as they are now.
         if let Some(why) = self.no_longer_allowed(&grant).await? {
-            self.refuse(&grant, &why, Cleanup::RemoveWhatExists).await?;
+            self.refuse(&grant, &why, None).await?;
             return Err(Error::reject(ErrorCode::TargetNotAllowed, why));
         }
-        let spec = self.role_spec(&grant).await?;
-        match self.provisioner.provision(&spec).await {
-            Ok(role) => match self
-                .commit(&grant, |g, at| g.activate(role.arn, role.role_id, at))
-                .await
-            {
-                Ok(g) => Ok(g),
-                // A revoke or sweep moved the grant on while we provisioned;
-                // our role may have been created after its teardown ran.
-                Err(e) if e.lost_race() => self.reapply_teardown_if_ending(&grant.ticket).await,
-                Err(e) => Err(e.into()),
-            },
-            Err(ProvisionError::Rejected(why)) => {
-                let field = refused_principal(&grant, &why);
-                let why = format!("IAM refused the request: {why}");
-                self.refuse(&grant, &why, Cleanup::RemoveWhatExists).await?;
-                Err(Error::invalid(field, why))
+        let mut specs = vec![];
+        for role in grant.roles.iter().filter(|r| r.role_id.is_none()) {
+            specs.push(self.role_spec(&grant, role).await?);
+        }
+        let results = join_all(specs.iter().map(|spec| self.provisioner.provision(spec))).await;
+        let mut created = vec![];
+        let mut failures = vec![];
+        for (spec, result) in specs.iter().zip(results) {
+            match result {
+                Ok(role) => created.push(CreatedRole {
+                    account: spec.target_account.clone(),
+                    role_arn: role.arn,
+                    role_id: role.role_id,
+                }),
+                Err(e) => failures.push((spec.target_account.clone(), e)),
             }
-            Err(e @ ProvisionError::ForeignRole(_)) => {
-                // Not ours: never adopted, never touched.
-                let why = e.to_string();
-                self.refuse(&grant, &why, Cleanup::Nothing).await?;
-                Err(Error::reject(ErrorCode::Conflict, why))
+        }
+        let place = |account: &AccountId| {
+            if grant.roles.len() > 1 {
+                format!(" in account {account}")
+            } else {
+                String::new()
             }
-            Err(e) => {
-                let why = format!("provisioning failed: {e:#}");
-                let _ = self.record_failed_attempt(&grant, &why).await;
-                Err(internal(anyhow::anyhow!(why)))
-            }
+        };
+        // IAM refused the request itself: nothing is left in any account.
+        if let Some((account, why)) = failures.iter().find_map(|(account, e)| match e {
+            ProvisionError::Rejected(why) => Some((account, why)),
+            _ => None,
+        }) {
+            let field = refused_principal(&grant, why);
+            let why = format!("IAM refused the request{}: {why}", place(account));
+            self.refuse(&grant, &why, None).await?;
+            return Err(Error::invalid(field, why));
+        }
+        // A role of that name that is not ours: never adopted, never touched;
+        // ours in the other accounts are removed.
+        if let Some((account, e)) = failures
+            .iter()
+            .find(|(_, e)| matches!(e, ProvisionError::ForeignRole(_)))
+        {
+            let why = format!("{e}{}", place(account));
+            self.refuse(&grant, &why, Some(account)).await?;
+            return Err(Error::reject(ErrorCode::Conflict, why));
+        }
+        if !failures.is_empty() {
+            let why = failures
+                .iter()
+                .map(|(account, e)| format!("provisioning failed{}: {e:#}", place(account)))
+                .collect::<Vec<_>>()
+                .join("; ");
+            let _ = self
+                .record_failed_attempt_keeping(&grant, &created, &why)
+                .await;
+            return Err(internal(anyhow::anyhow!(why)));
+        }
+        match self.commit(&grant, |g, at| g.activate(&created, at)).await {
+            Ok(g) => Ok(g),
+            // A revoke or sweep moved the grant on while we provisioned;
+            // our roles may have been created after its teardown ran.
+            Err(e) if e.lost_race() => self.reapply_teardown_if_ending(&grant.ticket).await,
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -214,24 +253,32 @@ impl GrantService {
         }
         let own = self.caller().await?.account;
         let targets = &self.settings.target_accounts;
-        if grant.target_account != own && !targets.contains(&grant.target_account) {
-            return Ok(Some(format!(
-                "target account {} is no longer in TARGET_ACCOUNTS",
-                grant.target_account
-            )));
-        }
-        Ok(None)
+        Ok(grant
+            .accounts()
+            .find(|a| **a != own && !targets.contains(a))
+            .map(|a| format!("target account {a} is no longer in TARGET_ACCOUNTS")))
     }
 
     /// Records that IAM refused the request, after removing whatever of the
-    /// grant exists: no role is left, and the ticket stays open.
-    async fn refuse(&self, grant: &Grant, why: &str, cleanup: Cleanup) -> Result<Grant> {
-        if cleanup == Cleanup::RemoveWhatExists
-            && let Err(e) = self
-                .provisioner
-                .teardown(&grant.role_ref(), self.clock.now())
-                .await
-            && !matches!(e, ProvisionError::ForeignRole(_))
+    /// grant exists in every account but `not_ours` (where a role of that name
+    /// is someone else's): no role of ours is left, and the ticket stays open.
+    async fn refuse(
+        &self,
+        grant: &Grant,
+        why: &str,
+        not_ours: Option<&AccountId>,
+    ) -> Result<Grant> {
+        let now = self.clock.now();
+        let refs: Vec<_> = grant
+            .role_refs()
+            .into_iter()
+            .filter(|r| Some(&r.target_account) != not_ours)
+            .collect();
+        let results = join_all(refs.iter().map(|r| self.provisioner.teardown(r, now))).await;
+        if let Some(e) = results
+            .into_iter()
+            .filter_map(std::result::Result::err)
+            .find(|e| !matches!(e, ProvisionError::ForeignRole(_)))
         {
             let _ = self
                 .record_failed_attempt(grant, &format!("{why}; cleanup failed: {e:#}"))
@@ -250,25 +297,28 @@ impl GrantService {
         &self,
         grant: &Grant,
         why: &str,
-    ) -> Result<Grant, super::CommitError> {
+    ) -> std::result::Result<Grant, super::CommitError> {
+        self.record_failed_attempt_keeping(grant, &[], why).await
+    }
+
+    /// `record_failed_attempt`, keeping the roles this attempt created.
+    async fn record_failed_attempt_keeping(
+        &self,
+        grant: &Grant,
+        created: &[CreatedRole],
+        why: &str,
+    ) -> std::result::Result<Grant, super::CommitError> {
         let attempts = grant.attempts + 1;
         if attempts >= ATTEMPTS_BEFORE_ALARM {
             self.metrics.count(Metric::GrantStuck, 1);
             tracing::error!(
-                ticket = %grant.ticket, role_arn = %grant.role_arn, attempts, error = why,
+                ticket = %grant.ticket, role_arn = %grant.role_arn(), attempts, error = why,
                 "grant keeps failing; it is retried by every sweep"
             );
         }
-        self.commit(grant, |g, at| g.fail_attempt(why, at)).await
+        self.commit(grant, |g, at| g.fail_attempt_keeping(created, why, at))
+            .await
     }
-}
-
-/// Whether a refusal removes what a provisioning may have left.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Cleanup {
-    RemoveWhatExists,
-    /// A role of that name exists and is not ours: never touched.
-    Nothing,
 }
 
 /// The field IAM's refusal is about: the principal it names (quoted, as IAM

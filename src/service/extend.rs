@@ -1,6 +1,7 @@
 //! Extend: move the end of an active grant, in the record and in IAM together.
 
 use chrono::{DateTime, Utc};
+use futures_util::future::join_all;
 
 use crate::domain::{Grant, GrantStatus, Origin, Ticket, format_duration, format_timestamp};
 use crate::error::{Error, ErrorCode, Result};
@@ -41,17 +42,15 @@ impl GrantService {
                 return Err(Error::invalid("end", "end must be in the future"));
             }
             if end > grant.window.end()
-                && self
-                    .settings
-                    .retiring_target_accounts
-                    .contains(&grant.target_account)
+                && let Some(retiring) = grant
+                    .accounts()
+                    .find(|a| self.settings.retiring_target_accounts.contains(a))
             {
                 return Err(Error::field(
                     ErrorCode::TargetNotAllowed,
                     "end",
                     format!(
-                        "account {} is retiring (RETIRING_TARGET_ACCOUNTS): its grants may end earlier, never later",
-                        grant.target_account
+                        "account {retiring} is retiring (RETIRING_TARGET_ACCOUNTS): its grants may end earlier, never later"
                     ),
                 ));
             }
@@ -87,10 +86,22 @@ impl GrantService {
                 window_deny: policy::window_deny(&updated.window),
                 expires_at: format_timestamp(end),
             };
-            self.provisioner
-                .update_window(&updated.role_ref(), &update)
-                .await
-                .map_err(|e| internal(anyhow::Error::new(e).context("moving the role's window")))?;
+            // Every account's role at once; a failure anywhere is retried by
+            // the same request, which re-applies IAM only.
+            let refs = updated.role_refs();
+            let results = join_all(
+                refs.iter()
+                    .map(|r| self.provisioner.update_window(r, &update)),
+            )
+            .await;
+            for (r, result) in refs.iter().zip(results) {
+                result.map_err(|e| {
+                    internal(anyhow::Error::new(e).context(format!(
+                        "moving the window of the role in account {}",
+                        r.target_account
+                    )))
+                })?;
+            }
             // A teardown that began meanwhile may have had its trust-no-one
             // overwritten by ours: make sure the role goes.
             let after = self.reapply_teardown_if_ending(ticket).await?;

@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use crate::config::Settings;
 use crate::domain::{
-    Grant, GrantStatus, IllegalTransition, MANAGED_BY, TAG_EXPIRES_AT, TAG_MANAGED_BY,
+    Grant, GrantRole, GrantStatus, IllegalTransition, MANAGED_BY, TAG_EXPIRES_AT, TAG_MANAGED_BY,
     TAG_REQUESTED_BY, TAG_TICKET, Ticket, Transition, format_timestamp, tag_value,
 };
 use crate::error::{Error, ErrorCode, Result};
@@ -190,18 +190,19 @@ impl GrantService {
         Ok(next)
     }
 
-    /// What IAM must hold for `grant`: SPEC.md's role, exactly.
-    async fn role_spec(&self, grant: &Grant) -> Result<RoleSpec> {
+    /// What IAM must hold for `grant`'s role in `role.account`: SPEC.md's
+    /// role, exactly.
+    async fn role_spec(&self, grant: &Grant, role: &GrantRole) -> Result<RoleSpec> {
         let caller = self.caller().await?;
         let expires_at = format_timestamp(grant.window.end());
         Ok(RoleSpec {
             ticket: grant.ticket.clone(),
-            target_account: grant.target_account.clone(),
+            target_account: role.account.clone(),
             role_name: grant.role_name.clone(),
             path: self.settings.role_path.clone(),
             trust: policy::trust_policy(&grant.principals, &grant.external_id, &grant.window),
             window_deny: policy::window_deny(&grant.window),
-            boundary_arn: self.settings.boundary.in_account(&grant.target_account),
+            boundary_arn: self.settings.boundary.in_account(&role.account),
             max_session_seconds: self.settings.max_session_seconds,
             policy_arn: grant.access.policy_arn(caller.partition),
             allowed_policy_arns: policy::preset_policy_arns(caller.partition),
@@ -215,7 +216,7 @@ impl GrantService {
                 "audit-grants {}: {} for account {} until {}",
                 grant.ticket, grant.access, grant.auditor_account, expires_at
             ),
-            existing_role_id: grant.role_id.clone(),
+            existing_role_id: role.role_id.clone(),
         })
     }
 
@@ -254,7 +255,8 @@ fn ended_error(grant: &Grant) -> Error {
 fn log_change(grant: &Grant, from: Option<GrantStatus>, reason: &str) {
     tracing::info!(
         ticket = %grant.ticket,
-        role_arn = %grant.role_arn,
+        role_arn = %grant.role_arn(),
+        accounts = grant.roles.len(),
         from = from.map(|s| s.as_str()).unwrap_or("none"),
         to = grant.status.as_str(),
         reason,

@@ -225,16 +225,22 @@ impl GrantService {
         for grant in grants {
             // IAM's listing is eventually consistent: a grant changed in the last
             // minutes is left for the next pass.
-            let missing = grant.status == GrantStatus::Active
-                && grant.is_stale(now)
-                && listed_accounts.contains(&grant.target_account)
-                && seen
-                    .get(&(grant.target_account.clone(), grant.role_name.clone()))
-                    .is_none_or(|id| grant.role_id.as_ref().is_some_and(|ours| ours != id));
-            if !missing {
+            // Any account's role gone ends the grant (every account's role).
+            let eligible = grant.status == GrantStatus::Active && grant.is_stale(now);
+            let missing = eligible
+                .then(|| {
+                    grant.roles.iter().find(|r| {
+                        listed_accounts.contains(&r.account)
+                            && seen
+                                .get(&(r.account.clone(), grant.role_name.clone()))
+                                .is_none_or(|id| r.role_id.as_ref().is_some_and(|ours| ours != id))
+                    })
+                })
+                .flatten();
+            let Some(missing) = missing else {
                 continue;
-            }
-            tracing::error!(ticket = %grant.ticket, role_arn = %grant.role_arn, "drift: the role of a live grant was deleted outside audit-grants");
+            };
+            tracing::error!(ticket = %grant.ticket, role_arn = %missing.role_arn, "drift: the role of a live grant was deleted outside audit-grants");
             report.ended.push(grant.ticket.to_string());
             if options.mode.is_dry_run() {
                 continue;
@@ -312,7 +318,10 @@ impl GrantService {
         if grant.status != GrantStatus::Active {
             return Ok(()); // in flux: provisioning or teardown owns it
         }
-        if drift_between(&self.role_spec(grant).await?, role).is_empty() {
+        let Some(ours) = grant.role_in(&role.target_account) else {
+            return Ok(()); // `ties` found it: unreachable
+        };
+        if drift_between(&self.role_spec(grant, ours).await?, role).is_empty() {
             return Ok(());
         }
         // The index may be behind, and a teardown makes a role look drifted:
@@ -324,7 +333,10 @@ impl GrantService {
         {
             return Ok(());
         }
-        let spec = self.role_spec(grant).await?;
+        let Some(ours) = grant.role_in(&role.target_account) else {
+            return Ok(());
+        };
+        let spec = self.role_spec(grant, ours).await?;
         let drift = drift_between(&spec, role);
         if drift.is_empty() {
             return Ok(());
@@ -411,6 +423,7 @@ fn normalise_policy(v: &Value) -> Value {
 /// recorded, the grant's ticket tag, already checked by the caller).
 fn ties(grant: &Grant, role: &ObservedRole) -> bool {
     grant.role_name == role.name
-        && grant.target_account == role.target_account
-        && grant.role_id.as_ref().is_none_or(|id| *id == role.role_id)
+        && grant
+            .role_in(&role.target_account)
+            .is_some_and(|ours| ours.role_id.as_ref().is_none_or(|id| *id == role.role_id))
 }

@@ -2,6 +2,7 @@
 //! for both, safe against every other writer.
 
 use chrono::{DateTime, Utc};
+use futures_util::future::join_all;
 
 use crate::domain::{Ending, Grant, GrantStatus, Origin, Reason, STALE_AFTER, Ticket};
 use crate::error::Result;
@@ -128,17 +129,34 @@ impl GrantService {
         )))
     }
 
-    /// SPEC.md's IAM teardown of the grant's role. A refused grant has no role
-    /// of ours: one that carries its name belongs to someone else and is
-    /// never touched, so finding it is "nothing to do".
+    /// SPEC.md's IAM teardown of the grant's roles, every account at once.
+    /// `NothingFound` when no account had a role to remove, or when a role
+    /// whose id was recorded was not found (IAM may be lagging). A refused
+    /// grant has no role of ours: one that carries its name belongs to someone
+    /// else and is never touched, so finding it is "nothing to do".
     pub(super) async fn teardown_role(&self, grant: &Grant) -> Result<TornDown, ProvisionError> {
-        match self
-            .provisioner
-            .teardown(&grant.role_ref(), self.clock.now())
-            .await
-        {
-            Err(ProvisionError::ForeignRole(_)) if grant.refused => Ok(TornDown::NothingFound),
-            other => other,
+        let now = self.clock.now();
+        let refs = grant.role_refs();
+        let results = join_all(refs.iter().map(|r| self.provisioner.teardown(r, now))).await;
+        let (mut deleted, mut recorded_but_missing) = (false, false);
+        let mut failures = vec![];
+        for (r, result) in refs.iter().zip(results) {
+            match result {
+                Ok(TornDown::Deleted) => deleted = true,
+                Ok(TornDown::NothingFound) => recorded_but_missing |= r.role_id.is_some(),
+                Err(ProvisionError::ForeignRole(_)) if grant.refused => {}
+                Err(e) if refs.len() == 1 => return Err(e),
+                Err(e) => failures.push(format!("account {}: {e:#}", r.target_account)),
+            }
+        }
+        if failures.is_empty() {
+            Ok(if deleted && !recorded_but_missing {
+                TornDown::Deleted
+            } else {
+                TornDown::NothingFound
+            })
+        } else {
+            Err(ProvisionError::Aws(anyhow::anyhow!(failures.join("; "))))
         }
     }
 
@@ -168,7 +186,7 @@ impl GrantService {
                 // "No such role" for a role made minutes ago may be IAM lagging:
                 // a later sweep checks again before that is believed.
                 let check_again = found == TornDown::NothingFound
-                    && grant.role_id.is_some()
+                    && grant.roles.iter().any(|r| r.role_id.is_some())
                     && self.clock.now() < grant.created_at + STALE_AFTER;
                 let step = |g: &Grant, at| g.finish_teardown_checking_again(check_again, at);
                 match self.commit(&grant, step).await {

@@ -64,7 +64,7 @@ async fn a_grant_in_a_listed_target_account_is_made_and_torn_down_there() {
     let grant = g.grant();
     assert_eq!(grant.status, GrantStatus::Active);
     assert_eq!(
-        grant.role_arn,
+        grant.role_arn(),
         format!(
             "arn:aws:iam::{target}:role/audit-grants/{}",
             ticket.role_name()

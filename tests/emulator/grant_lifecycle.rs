@@ -41,7 +41,7 @@ async fn a_grant_creates_exactly_the_role_spec_md_describes() {
     let name = role_name("AUD-1042");
     let role = env.role(&name).await.expect("the role exists");
     assert_eq!(role.path(), "/audit-grants/");
-    assert_eq!(role.arn(), grant.role_arn);
+    assert_eq!(role.arn(), grant.role_arn());
     assert_eq!(
         role.arn(),
         format!("arn:aws:iam::{}:role/audit-grants/{name}", env.account)
@@ -150,7 +150,7 @@ async fn a_grant_creates_exactly_the_role_spec_md_describes() {
         profile.starts_with("[profile audit-AUD-1042]\n"),
         "{profile}"
     );
-    assert!(profile.contains(&format!("role_arn = {}", grant.role_arn)));
+    assert!(profile.contains(&format!("role_arn = {}", grant.role_arn())));
     assert!(profile.contains("external_id = agreed-external-id-42"));
 }
 
@@ -492,7 +492,7 @@ async fn concurrent_identical_deliveries_create_one_role_and_one_grant() {
     for t in tasks {
         let created = t.await.unwrap().expect("every delivery gets an answer");
         assert_eq!(
-            created.grant().role_arn,
+            created.grant().role_arn(),
             format!(
                 "arn:aws:iam::{}:role/audit-grants/{}",
                 env.account,

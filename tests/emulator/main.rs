@@ -6,6 +6,7 @@ use testkit as common;
 
 mod cli;
 mod cross_account;
+mod engagements;
 mod events;
 mod faults;
 mod grant_lifecycle;

@@ -508,7 +508,10 @@ async fn a_role_is_ours_by_its_recorded_id_even_when_its_ownership_tags_were_rem
         .unwrap();
     let name = role_name("AUD-UNTAGGED");
     let role_id = env.role(&name).await.unwrap().role_id().to_owned();
-    assert_eq!(created.grant().role_id.as_deref(), Some(role_id.as_str()));
+    assert_eq!(
+        created.grant().first_role().role_id.as_deref(),
+        Some(role_id.as_str())
+    );
     env.clients
         .iam
         .untag_role()
@@ -578,7 +581,7 @@ async fn role_path_and_session_limit_come_from_the_settings() {
     assert_eq!(role.max_session_duration(), Some(7200));
     assert!(
         g.grant()
-            .role_arn
+            .role_arn()
             .contains(":role/audits/external/audit-AUD-SETTINGS-")
     );
 }

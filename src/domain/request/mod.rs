@@ -19,7 +19,7 @@ use crate::error::{Error, ErrorCode, Result};
 pub const MAX_PRINCIPALS: usize = 5;
 
 /// Every field of a grant request, in SPEC.md's order.
-pub const REQUEST_FIELDS: [&str; 11] = [
+pub const REQUEST_FIELDS: [&str; 12] = [
     "ticket",
     "requested_by",
     "auditor_account",
@@ -30,8 +30,12 @@ pub const REQUEST_FIELDS: [&str; 11] = [
     "end",
     "duration",
     "target_account",
+    "target_accounts",
     "reason",
 ];
+
+/// At most this many accounts in one grant (`target_accounts`).
+pub const MAX_TARGET_ACCOUNTS: usize = 50;
 
 /// What the rules of a request depend on besides the request itself.
 #[derive(Debug, Clone)]
@@ -55,7 +59,8 @@ pub struct GrantRequest {
     pub external_id: ExternalId,
     pub access: AccessPreset,
     pub window: Window,
-    pub target_account: AccountId,
+    /// Where the roles go: one per account, in the order asked (never empty).
+    pub target_accounts: Vec<AccountId>,
     pub reason: Option<String>,
     /// The request as sent, canonicalised: the idempotency comparison.
     pub fingerprint: String,
@@ -88,6 +93,8 @@ pub struct GrantRequestBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target_account: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_accounts: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 
@@ -104,26 +111,12 @@ impl GrantRequestBody {
             ));
         }
         let text = |field: &str| optional_str(obj, field).map(|v| v.map(str::to_owned));
-        let principals = match get(obj, "principals") {
-            None => None,
-            Some(Value::Array(list)) => Some(
-                list.iter()
-                    .enumerate()
-                    .map(|(i, item)| {
-                        item.as_str().map(str::to_owned).ok_or_else(|| {
-                            let field = format!("principals[{i}]");
-                            Error::invalid(&field, format!("{field} must be a string"))
-                        })
-                    })
-                    .collect::<Result<Vec<_>>>()?,
-            ),
-            Some(_) => {
-                return Err(Error::invalid(
-                    "principals",
-                    "principals must be a list of ARNs",
-                ));
-            }
-        };
+        let principals = string_list(obj, "principals", "principals must be a list of ARNs")?;
+        let target_accounts = string_list(
+            obj,
+            "target_accounts",
+            "target_accounts must be a list of account IDs",
+        )?;
         Ok(GrantRequestBody {
             ticket: text("ticket")?,
             requested_by: text("requested_by")?,
@@ -135,6 +128,7 @@ impl GrantRequestBody {
             end: text("end")?,
             duration: text("duration")?,
             target_account: text("target_account")?,
+            target_accounts,
             reason: text("reason")?,
         })
     }
@@ -158,6 +152,29 @@ impl GrantRequestBody {
         };
         let text = serde_json::to_string(&sorted).expect("JSON values serialise");
         hex::encode(Sha256::digest(text.as_bytes()))
+    }
+}
+
+/// An optional list of strings; an item of another type is named (`field[i]`).
+fn string_list(
+    obj: &serde_json::Map<String, Value>,
+    field: &str,
+    not_a_list: &str,
+) -> Result<Option<Vec<String>>> {
+    match get(obj, field) {
+        None => Ok(None),
+        Some(Value::Array(list)) => list
+            .iter()
+            .enumerate()
+            .map(|(i, item)| {
+                item.as_str().map(str::to_owned).ok_or_else(|| {
+                    let item_field = format!("{field}[{i}]");
+                    Error::invalid(&item_field, format!("{item_field} must be a string"))
+                })
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(Some),
+        Some(_) => Err(Error::invalid(field, not_a_list)),
     }
 }
 
@@ -200,24 +217,7 @@ impl GrantRequest {
             None => AccessPreset::SecurityAudit,
         };
         let window = parse_window(body, rules)?;
-        let target_account = match &body.target_account {
-            Some(raw) => AccountId::parse(raw).map_err(field_err("target_account"))?,
-            None => rules.own_account.clone(),
-        };
-        if &target_account != rules.own_account && !rules.allowed_targets.contains(&target_account)
-        {
-            return Err(Error::field(
-                ErrorCode::TargetNotAllowed,
-                "target_account",
-                format!("target account {target_account} is not in TARGET_ACCOUNTS"),
-            ));
-        }
-        if auditor_account == target_account {
-            return Err(Error::invalid(
-                "auditor_account",
-                "auditor_account must not be the target account itself",
-            ));
-        }
+        let target_accounts = parse_targets(body, &auditor_account, rules)?;
         let reason = body
             .reason
             .as_deref()
@@ -231,11 +231,78 @@ impl GrantRequest {
             external_id,
             access,
             window,
-            target_account,
+            target_accounts,
             reason,
             fingerprint: body.fingerprint(),
         })
     }
+}
+
+/// `target_account` or `target_accounts` (not both; default the function's own
+/// account): each allowed, distinct, and never the auditor's own account.
+fn parse_targets(
+    body: &GrantRequestBody,
+    auditor_account: &AccountId,
+    rules: &RequestRules<'_>,
+) -> Result<Vec<AccountId>> {
+    let allowed = |account: &AccountId| {
+        account == rules.own_account || rules.allowed_targets.contains(account)
+    };
+    let not_allowed = |field: &str, account: &AccountId| {
+        Error::field(
+            ErrorCode::TargetNotAllowed,
+            field,
+            format!("target account {account} is not in TARGET_ACCOUNTS"),
+        )
+    };
+    let targets = match (&body.target_account, &body.target_accounts) {
+        (Some(_), Some(_)) => {
+            return Err(Error::invalid(
+                "target_accounts",
+                "give target_account or target_accounts, not both",
+            ));
+        }
+        (Some(raw), None) => {
+            let account = AccountId::parse(raw).map_err(field_err("target_account"))?;
+            if !allowed(&account) {
+                return Err(not_allowed("target_account", &account));
+            }
+            vec![account]
+        }
+        (None, Some(list)) => {
+            if list.is_empty() || list.len() > MAX_TARGET_ACCOUNTS {
+                return Err(Error::invalid(
+                    "target_accounts",
+                    format!("target_accounts must list 1-{MAX_TARGET_ACCOUNTS} accounts"),
+                ));
+            }
+            let mut accounts: Vec<AccountId> = Vec::with_capacity(list.len());
+            for (i, raw) in list.iter().enumerate() {
+                let field = format!("target_accounts[{i}]");
+                let account = AccountId::parse(raw)
+                    .map_err(|e| Error::invalid(&field, format!("{field} {e}")))?;
+                if accounts.contains(&account) {
+                    return Err(Error::invalid(
+                        &field,
+                        format!("{field}: account {account} is listed twice"),
+                    ));
+                }
+                if !allowed(&account) {
+                    return Err(not_allowed(&field, &account));
+                }
+                accounts.push(account);
+            }
+            accounts
+        }
+        (None, None) => vec![rules.own_account.clone()],
+    };
+    if targets.contains(auditor_account) {
+        return Err(Error::invalid(
+            "auditor_account",
+            "auditor_account must not be the target account itself",
+        ));
+    }
+    Ok(targets)
 }
 
 fn parse_principals(

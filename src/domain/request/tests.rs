@@ -75,7 +75,7 @@ fn a_minimal_request_gets_its_defaults() {
     assert_eq!(r.access, AccessPreset::SecurityAudit);
     assert_eq!(r.window.start(), now());
     assert_eq!(r.window.end(), now() + Duration::hours(72));
-    assert_eq!(r.target_account.as_str(), OWN);
+    assert_eq!(r.target_accounts[0].as_str(), OWN);
     assert!(r.external_id.as_str().len() >= 32);
     assert_eq!(r.reason, None);
 }
@@ -432,7 +432,7 @@ fn target_account_defaults_to_ours_and_others_must_be_listed() {
     assert_eq!(
         parse(&with("target_account", json!(OWN)))
             .unwrap()
-            .target_account
+            .target_accounts[0]
             .as_str(),
         OWN
     );
@@ -451,7 +451,76 @@ fn target_account_defaults_to_ours_and_others_must_be_listed() {
         &["222222222222"],
     )
     .unwrap();
-    assert_eq!(r.target_account.as_str(), "222222222222");
+    assert_eq!(r.target_accounts[0].as_str(), "222222222222");
+}
+
+#[test]
+fn target_accounts_lists_1_to_50_distinct_allowed_accounts_never_with_target_account() {
+    let mut allowed: Vec<String> = (0..60).map(|i| format!("3000000000{i:02}")).collect();
+    allowed.push("210987654321".into()); // the auditor's, allowed as a target elsewhere
+    let allowed_refs: Vec<&str> = allowed.iter().map(String::as_str).collect();
+    let req = |list: Value| with("target_accounts", list);
+    let rejects_with = |req: Value, code: ErrorCode, field: &str| {
+        let err = parse_with(&req, &allowed_refs).expect_err("must be rejected");
+        assert_eq!((err.code(), err.field_name()), (code, Some(field)), "{err}");
+    };
+    // One role per account, in the order asked; our own account may be one.
+    let r = parse_with(&req(json!([allowed[1], OWN, allowed[0]])), &allowed_refs).unwrap();
+    assert_eq!(
+        r.target_accounts,
+        accounts(&[&allowed[1], OWN, &allowed[0]])
+    );
+    let fifty: Vec<&str> = allowed_refs[..50].to_vec();
+    assert_eq!(
+        parse_with(&req(json!(fifty)), &allowed_refs)
+            .unwrap()
+            .target_accounts
+            .len(),
+        50
+    );
+    rejects_with(
+        req(json!(allowed_refs[..51])),
+        ErrorCode::InvalidField,
+        "target_accounts",
+    );
+    rejects_with(req(json!([])), ErrorCode::InvalidField, "target_accounts");
+    rejects_with(
+        req(json!(allowed[0])),
+        ErrorCode::InvalidField,
+        "target_accounts",
+    );
+    rejects_with(
+        req(json!([allowed[0], 7])),
+        ErrorCode::InvalidField,
+        "target_accounts[1]",
+    );
+    rejects_with(
+        req(json!([allowed[0], "12"])),
+        ErrorCode::InvalidField,
+        "target_accounts[1]",
+    );
+    rejects_with(
+        req(json!([allowed[0], allowed[1], allowed[0]])),
+        ErrorCode::InvalidField,
+        "target_accounts[2]",
+    );
+    rejects_with(
+        req(json!([allowed[0], "444444444444"])),
+        ErrorCode::TargetNotAllowed,
+        "target_accounts[1]",
+    );
+    rejects_with(
+        req(json!([allowed[0], "210987654321"])),
+        ErrorCode::InvalidField,
+        "auditor_account",
+    );
+    let mut both = req(json!([allowed[0]]));
+    both["target_account"] = json!(allowed[1]);
+    rejects_with(both, ErrorCode::InvalidField, "target_accounts");
+    // Part of the request as sent: another list is another request.
+    let a = GrantRequestBody::from_json(&req(json!([allowed[0], allowed[1]]))).unwrap();
+    let b = GrantRequestBody::from_json(&req(json!([allowed[1], allowed[0]]))).unwrap();
+    assert_ne!(a.fingerprint(), b.fingerprint());
 }
 
 #[test]

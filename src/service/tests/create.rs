@@ -39,7 +39,7 @@ async fn a_grant_creates_one_role_trusting_exactly_the_principals_with_boundary_
     assert_eq!(tag(TAG_EXPIRES_AT), Some("2026-12-04T09:00:00Z"));
     assert_eq!(tag(TAG_MANAGED_BY), Some("audit-grants"));
     assert_eq!(
-        g.role_arn,
+        g.role_arn(),
         format!("arn:aws:iam::{OWN}:role/audit-grants/{}", g.role_name)
     );
     assert_eq!(

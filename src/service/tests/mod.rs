@@ -3,6 +3,7 @@
 //! checks. The same behaviours end to end, through the real SDK, are in
 //! `tests/emulator/`.
 
+mod accounts;
 mod create;
 mod extend;
 mod reads;

@@ -127,7 +127,7 @@ async fn a_role_is_ours_by_the_id_recorded_at_creation_whatever_its_tags_say_now
     let h = harness();
     let g = h.active("AUD-ID").await;
     assert!(
-        g.role_id.is_some(),
+        g.first_role().role_id.is_some(),
         "the id is recorded when the role is made"
     );
     h.iam.tamper(OWN, &g.role_name, |r| r.tags.clear());
