@@ -95,6 +95,7 @@ EVERYTHING_ON = {
     "WebhookSecretArn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:audit-grants-webhook-AbCdEf",
     "AlarmTopicArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:audit-grants-alarms",
     "ReservedConcurrency": "5",
+    "NotificationEmail": "security-team@example.com",
 }
 # Parameters without a default, in any scenario.
 REQUIRED = {
@@ -251,6 +252,8 @@ class Resolver:
         if r["Type"] == "AWS::IAM::ManagedPolicy":
             path = self.resolve(p.get("Path", "/"))
             return f"arn:{PARTITION}:iam::{ACCOUNT}:policy{path}{self.resolve(p.get('ManagedPolicyName', name))}"
+        if r["Type"] == "AWS::SNS::Topic":  # Ref of a topic is its ARN
+            return f"arn:{PARTITION}:sns:{REGION}:{ACCOUNT}:{self.resolve(p.get('TopicName', name))}"
         if r["Type"] in ("AWS::Events::EventBus", "AWS::Lambda::Function", "AWS::IAM::Role"):
             for k in ("Name", "FunctionName", "RoleName"):
                 if k in p:
@@ -268,6 +271,7 @@ class Resolver:
             "AWS::Lambda::Function": f"arn:{PARTITION}:lambda:{REGION}:{ACCOUNT}:function:{phys}",
             "AWS::Logs::LogGroup": f"arn:{PARTITION}:logs:{REGION}:{ACCOUNT}:log-group:{phys}:*",
             "AWS::Events::EventBus": f"arn:{PARTITION}:events:{REGION}:{ACCOUNT}:event-bus/{phys}",
+            "AWS::Events::Rule": f"arn:{PARTITION}:events:{REGION}:{ACCOUNT}:rule/{phys}",
         }
         if attr == "Arn" and kind in arns:
             return arns[kind]

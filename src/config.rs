@@ -141,6 +141,9 @@ pub struct SettingsArgs {
     /// A static `Authorization: Bearer` token (local; at least 32 characters).
     #[arg(long, env = "WEBHOOK_BEARER_TOKEN", value_name = "WEBHOOK_BEARER_TOKEN", hide_env_values = true, value_parser = parse_secret)]
     pub webhook_bearer_token: Option<String>,
+    /// The EventBridge bus notifications go to (name or ARN; unset: none are sent).
+    #[arg(long, env = "NOTIFY_EVENT_BUS", value_name = "NOTIFY_EVENT_BUS", value_parser = parse_trimmed)]
+    pub notify_event_bus: Option<String>,
     /// The region grants are made in, named in the auditor's profiles (the
     /// SDK's own setting; Lambda always sets it).
     #[arg(long = "aws-region", env = "AWS_REGION", value_name = "AWS_REGION", value_parser = parse_trimmed)]
@@ -175,6 +178,8 @@ pub struct Settings {
     pub sweep_concurrency: usize,
     /// `AWS_REGION` (or, when unset, the SDK's region, filled in by the wiring).
     pub region: Option<String>,
+    /// Where notifications go; `None`: none are recorded or sent.
+    pub notify_event_bus: Option<String>,
 }
 
 impl Settings {
@@ -244,6 +249,7 @@ impl Settings {
             webhook_bearer_token: args.webhook_bearer_token,
             sweep_concurrency: usize::from(args.sweep_concurrency),
             region: args.aws_region,
+            notify_event_bus: args.notify_event_bus,
         })
     }
 }

@@ -10,14 +10,15 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
-    AccountId, Grant, GrantStatus, HistoryEvent, Partition, RoleRef, TAG_MANAGED_BY, TAG_TICKET,
-    Ticket,
+    AccountId, Grant, GrantStatus, HistoryEvent, Notice, Partition, RoleRef, TAG_MANAGED_BY,
+    TAG_TICKET, Ticket,
 };
 use crate::policy::PolicyDocument;
 use crate::ports::TornDown;
 use crate::ports::{
-    Caller, CallerIdentity, Clock, GrantStore, ListedRole, ObservedRole, ProvisionError,
-    ProvisionedRole, ReconcileCursor, RoleProvisioner, RoleSpec, StoreError, WindowUpdate,
+    Caller, CallerIdentity, Clock, GrantStore, ListedRole, NoticeOutcome, Notifier, ObservedRole,
+    ProvisionError, ProvisionedRole, ReconcileCursor, RoleProvisioner, RoleSpec, StoreError,
+    WindowUpdate,
 };
 
 /// A clock that stands still until a test moves it.
@@ -70,6 +71,7 @@ pub enum StoreOp {
     Due,
     Live,
     Cursor,
+    Notices,
 }
 
 /// Runs before a scripted write: may change the stored grants (another writer
@@ -84,6 +86,7 @@ struct StoreState {
     before_update: VecDeque<StoreHook>,
     calls: Vec<StoreOp>,
     reconcile_cursor: Option<ReconcileCursor>,
+    outbox: BTreeMap<(Ticket, String), (Notice, Option<NoticeOutcome>)>,
 }
 
 /// The grants table in memory, with DynamoDB's conditional-write semantics.
@@ -91,6 +94,19 @@ struct StoreState {
 pub struct FakeStore(Arc<Mutex<StoreState>>);
 
 impl FakeStore {
+    /// Every notice recorded for `ticket`, with how it left the outbox (`None`: still in it).
+    pub fn notices(&self, ticket: &str) -> Vec<(Notice, Option<NoticeOutcome>)> {
+        let s = self.0.lock().unwrap();
+        let mut all: Vec<_> = s
+            .outbox
+            .iter()
+            .filter(|((t, _), _)| t.as_str() == ticket)
+            .map(|(_, v)| v.clone())
+            .collect();
+        all.sort_by(|a, b| (a.0.send_at, &a.0.key).cmp(&(b.0.send_at, &b.0.key)));
+        all
+    }
+
     /// The next `op` fails with `error` (once per call of this).
     pub fn fail_next(&self, op: StoreOp, error: StoreError) {
         let mut s = self.0.lock().unwrap();
@@ -169,7 +185,12 @@ impl GrantStore for FakeStore {
         Ok(())
     }
 
-    async fn update(&self, grant: &Grant, event: &HistoryEvent) -> Result<(), StoreError> {
+    async fn update(
+        &self,
+        grant: &Grant,
+        event: &HistoryEvent,
+        notices: &[Notice],
+    ) -> Result<(), StoreError> {
         let mut s = self.enter(StoreOp::Update)?;
         if let Some(hook) = s.before_update.pop_front() {
             hook(&mut s.grants);
@@ -183,6 +204,35 @@ impl GrantStore for FakeStore {
             .entry(grant.ticket.clone())
             .or_default()
             .push(event.clone());
+        for n in notices {
+            s.outbox
+                .insert((n.ticket.clone(), n.key.clone()), (n.clone(), None));
+        }
+        Ok(())
+    }
+
+    async fn due_notices(&self, as_of: DateTime<Utc>) -> Result<Vec<Notice>, StoreError> {
+        let s = self.enter(StoreOp::Notices)?;
+        let mut due: Vec<Notice> = s
+            .outbox
+            .values()
+            .filter(|(n, outcome)| outcome.is_none() && n.send_at <= as_of)
+            .map(|(n, _)| n.clone())
+            .collect();
+        due.sort_by_key(|n| n.send_at);
+        Ok(due)
+    }
+
+    async fn settle_notice(
+        &self,
+        notice: &Notice,
+        outcome: &NoticeOutcome,
+    ) -> Result<(), StoreError> {
+        let mut s = self.enter(StoreOp::Notices)?;
+        s.outbox.insert(
+            (notice.ticket.clone(), notice.key.clone()),
+            (notice.clone(), Some(outcome.clone())),
+        );
         Ok(())
     }
 
@@ -555,4 +605,50 @@ pub fn sample_grant(ticket: &str, start: DateTime<Utc>) -> Grant {
         start,
         start + chrono::Duration::hours(72),
     )
+}
+
+/// A notifier in memory: what was published, in order, and scripted failures.
+#[derive(Default, Clone)]
+pub struct FakeNotifier(Arc<Mutex<NotifierState>>);
+
+#[derive(Default)]
+struct NotifierState {
+    published: Vec<Notice>,
+    failures: usize,
+}
+
+impl FakeNotifier {
+    /// The next `n` publishes fail (each notice of them).
+    pub fn fail_next(&self, n: usize) {
+        self.0.lock().unwrap().failures += n;
+    }
+
+    /// Every notice published so far, in order.
+    pub fn published(&self) -> Vec<Notice> {
+        self.0.lock().unwrap().published.clone()
+    }
+
+    /// `(ticket, detail-type)` of every notice published so far.
+    pub fn sent(&self) -> Vec<(String, &'static str)> {
+        self.published()
+            .iter()
+            .map(|n| (n.ticket.to_string(), n.kind.detail_type()))
+            .collect()
+    }
+}
+
+#[async_trait]
+impl Notifier for FakeNotifier {
+    async fn publish(&self, notices: &[Notice]) -> Vec<Result<(), String>> {
+        let mut s = self.0.lock().unwrap();
+        if s.failures > 0 {
+            s.failures -= 1;
+            return notices
+                .iter()
+                .map(|_| Err("InternalFailure".into()))
+                .collect();
+        }
+        s.published.extend(notices.iter().cloned());
+        notices.iter().map(|_| Ok(())).collect()
+    }
 }

@@ -4,7 +4,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::domain::{AccountId, Grant, GrantStatus, HistoryEvent, Partition, RoleRef, Ticket};
+use crate::domain::{
+    AccountId, Grant, GrantStatus, HistoryEvent, Notice, Partition, RoleRef, Ticket,
+};
 use crate::policy::PolicyDocument;
 
 pub trait Clock: Send + Sync {
@@ -183,9 +185,24 @@ pub trait GrantStore: Send + Sync {
     async fn get(&self, ticket: &Ticket) -> Result<Option<Grant>, StoreError>;
     /// Writes a new grant and its first event, unless the ticket is known.
     async fn insert(&self, grant: &Grant, event: &HistoryEvent) -> Result<(), StoreError>;
-    /// Writes `grant` and `event` together if the stored version is
-    /// `grant.version - 1` (the caller has already bumped it).
-    async fn update(&self, grant: &Grant, event: &HistoryEvent) -> Result<(), StoreError>;
+    /// Writes `grant`, `event` and the notices the change owes together if
+    /// the stored version is `grant.version - 1` (the caller has already
+    /// bumped it). The notices wait in the outbox until marked.
+    async fn update(
+        &self,
+        grant: &Grant,
+        event: &HistoryEvent,
+        notices: &[Notice],
+    ) -> Result<(), StoreError>;
+    /// Notices in the outbox whose time has come by `as_of`, read through the
+    /// outbox index (never a scan).
+    async fn due_notices(&self, as_of: DateTime<Utc>) -> Result<Vec<Notice>, StoreError>;
+    /// Takes a notice out of the outbox: sent, or skipped (why), at `at`.
+    async fn settle_notice(
+        &self,
+        notice: &Notice,
+        outcome: &NoticeOutcome,
+    ) -> Result<(), StoreError>;
     async fn history(&self, ticket: &Ticket) -> Result<Vec<HistoryEvent>, StoreError>;
     async fn list(&self, status: Option<GrantStatus>) -> Result<Vec<Grant>, StoreError>;
     /// Grants the sweeper must look at as of `as_of`, read through the index.
@@ -199,6 +216,27 @@ pub trait GrantStore: Send + Sync {
         &self,
         cursor: Option<&ReconcileCursor>,
     ) -> Result<(), StoreError>;
+}
+
+/// How a notice left the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoticeOutcome {
+    Sent {
+        at: DateTime<Utc>,
+    },
+    /// An expiring notice whose end moved, or whose grant ended, before it was due.
+    Skipped {
+        at: DateTime<Utc>,
+        why: String,
+    },
+}
+
+/// Where notifications are published (EventBridge in production).
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    /// Publishes `notices`; one result per notice, in order (a failed one
+    /// stays in the outbox for a later run).
+    async fn publish(&self, notices: &[Notice]) -> Vec<Result<(), String>>;
 }
 
 /// The last role a reconcile inspected before its deadline: the next one

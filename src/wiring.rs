@@ -46,13 +46,23 @@ pub fn grant_service(
         }),
         _ => settings,
     };
-    GrantService::new(
+    let notifier = settings.notify_event_bus.as_ref().map(|bus| {
+        Arc::new(crate::aws::events::EventBridgeNotifier::new(
+            clients.events.clone(),
+            bus.clone(),
+        ))
+    });
+    let service = GrantService::new(
         Arc::new(grant_store(clients, &settings)),
         Arc::new(iam_roles(clients, &settings, identity.clone())),
         identity,
         clock,
         settings,
-    )
+    );
+    match notifier {
+        Some(n) => service.with_notifier(n),
+        None => service,
+    }
 }
 
 /// The function (service and webhook authentication) over real clients.

@@ -19,14 +19,17 @@ use chrono::{DateTime, Utc};
 use super::{aws_error, error_code};
 use crate::domain::{
     AccessPreset, AccountId, Ending, ExternalId, Grant, GrantRole, GrantStatus, HistoryEvent,
-    PrincipalArn, Ticket, Window, format_timestamp, format_timestamp_precise,
+    Notice, NoticeKind, PrincipalArn, Ticket, Window, format_timestamp, format_timestamp_precise,
 };
-use crate::ports::{GrantStore, ReconcileCursor, StoreError};
+use crate::ports::{GrantStore, NoticeOutcome, ReconcileCursor, StoreError};
 
 pub const DUE_INDEX: &str = "due";
 /// The one item that is not a grant: where the last reconcile stopped. Its key
 /// cannot collide with a grant's (`GRANT#…`), and it carries no due keys.
 const CURSOR_PK: &str = "RECONCILE";
+/// The sparse index of notices still to send (`outbox_bucket`, `outbox_at`).
+pub const OUTBOX_INDEX: &str = "outbox";
+const OUTBOX_BUCKET: &str = "pending";
 const CURSOR_SK: &str = "CURSOR";
 /// The single partition of the sparse due index: only live grants are in it.
 const DUE_BUCKET: &str = "live";
@@ -56,7 +59,18 @@ impl DynamoGrantStore {
             .send()
             .await
         {
-            Ok(_) => return Ok(false),
+            Ok(out) => {
+                let has_outbox = out
+                    .table()
+                    .map(|t| t.global_secondary_indexes())
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|i| i.index_name() == Some(OUTBOX_INDEX));
+                if !has_outbox {
+                    self.add_outbox_index().await?;
+                }
+                return Ok(false);
+            }
             Err(e) if error_code(&e) == Some("ResourceNotFoundException") => {}
             Err(e) => return Err(aws_error("dynamodb:DescribeTable", e)),
         }
@@ -81,6 +95,8 @@ impl DynamoGrantStore {
             .attribute_definitions(attr("sk")?)
             .attribute_definitions(attr("due_bucket")?)
             .attribute_definitions(attr("due_at")?)
+            .attribute_definitions(attr("outbox_bucket")?)
+            .attribute_definitions(attr("outbox_at")?)
             .key_schema(key("pk", KeyType::Hash)?)
             .key_schema(key("sk", KeyType::Range)?)
             .global_secondary_indexes(
@@ -95,6 +111,7 @@ impl DynamoGrantStore {
                     )
                     .build()?,
             )
+            .global_secondary_indexes(outbox_index()?)
             .send()
             .await;
         match result {
@@ -102,6 +119,37 @@ impl DynamoGrantStore {
             Err(e) if error_code(&e) == Some("ResourceInUseException") => Ok(false),
             Err(e) => Err(aws_error("dynamodb:CreateTable", e)),
         }
+    }
+
+    /// A table made by an earlier version gets the outbox index.
+    async fn add_outbox_index(&self) -> anyhow::Result<()> {
+        use aws_sdk_dynamodb::types::{
+            CreateGlobalSecondaryIndexAction, GlobalSecondaryIndexUpdate,
+        };
+        let index = outbox_index()?;
+        let create = CreateGlobalSecondaryIndexAction::builder()
+            .index_name(OUTBOX_INDEX)
+            .set_key_schema(Some(index.key_schema().to_vec()))
+            .set_projection(index.projection().cloned())
+            .build()?;
+        let attr = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+        };
+        self.client
+            .update_table()
+            .table_name(&self.table)
+            .attribute_definitions(attr("outbox_bucket")?)
+            .attribute_definitions(attr("outbox_at")?)
+            .global_secondary_index_updates(
+                GlobalSecondaryIndexUpdate::builder().create(create).build(),
+            )
+            .send()
+            .await
+            .map_err(|e| aws_error("dynamodb:UpdateTable", e))?;
+        Ok(())
     }
 
     fn put(
@@ -120,25 +168,42 @@ impl DynamoGrantStore {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
+    /// An unconditional put in a transaction (a notice: its key is new).
+    fn put_always(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .build()
+            .map_err(anyhow::Error::from)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
     /// Writes the grant and its event in one transaction; the grant's write is
     /// conditional. `AlreadyExists`/`VersionConflict` when that condition fails.
     async fn write(
         &self,
         grant_put: TransactWriteItem,
         event: Item,
+        notices: &[Notice],
         on_conflict: StoreError,
     ) -> Result<(), StoreError> {
         let event_put = self.put(event, "attribute_not_exists(pk)", None)?;
+        let notice_puts = notices
+            .iter()
+            .map(|n| self.put_always(notice_item(n, None)))
+            .collect::<Result<Vec<_>, _>>()?;
         // The token makes a retried write (the SDK retries after a timeout or a
         // 5xx) idempotent instead of failing its own condition.
-        let result = self
+        let mut transaction = self
             .client
             .transact_write_items()
             .client_request_token(write_token())
             .transact_items(grant_put)
-            .transact_items(event_put)
-            .send()
-            .await;
+            .transact_items(event_put);
+        for put in notice_puts {
+            transaction = transaction.transact_items(put);
+        }
+        let result = transaction.send().await;
         match result {
             Ok(_) => Ok(()),
             Err(e) => {
@@ -266,6 +331,72 @@ fn s(v: impl Into<String>) -> AttributeValue {
 
 fn n(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
+}
+
+fn outbox_index() -> anyhow::Result<GlobalSecondaryIndex> {
+    let key = |name: &str, kind: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+    };
+    Ok(GlobalSecondaryIndex::builder()
+        .index_name(OUTBOX_INDEX)
+        .key_schema(key("outbox_bucket", KeyType::Hash)?)
+        .key_schema(key("outbox_at", KeyType::Range)?)
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        )
+        .build()?)
+}
+
+/// A notice, under its grant's key (`sk = NOTICE#<key>`): in the outbox
+/// index while `outcome` is `None`, out of it (with how and when) after.
+fn notice_item(n: &Notice, outcome: Option<&NoticeOutcome>) -> Item {
+    let mut item: Item = HashMap::from([
+        ("pk".into(), s(pk(&n.ticket))),
+        ("sk".into(), s(format!("NOTICE#{}", n.key))),
+        ("ticket".into(), s(n.ticket.as_str())),
+        ("key".into(), s(&n.key)),
+        ("detail_type".into(), s(n.kind.detail_type())),
+        ("send_at".into(), s(format_timestamp_precise(n.send_at))),
+        ("detail".into(), s(n.detail.to_string())),
+    ]);
+    if let Some(end) = n.for_end {
+        item.insert("for_end".into(), s(format_timestamp(end)));
+    }
+    match outcome {
+        None => {
+            item.insert("outbox_bucket".into(), s(OUTBOX_BUCKET));
+            item.insert("outbox_at".into(), s(format_timestamp_precise(n.send_at)));
+        }
+        Some(NoticeOutcome::Sent { at }) => {
+            item.insert("state".into(), s("sent"));
+            item.insert("settled_at".into(), s(format_timestamp_precise(*at)));
+        }
+        Some(NoticeOutcome::Skipped { at, why }) => {
+            item.insert("state".into(), s("skipped"));
+            item.insert("settled_at".into(), s(format_timestamp_precise(*at)));
+            item.insert("why".into(), s(why));
+        }
+    }
+    item
+}
+
+fn notice_from_item(item: &Item) -> anyhow::Result<Notice> {
+    let r = Reader(item);
+    let detail_type = r.str("detail_type")?;
+    Ok(Notice {
+        ticket: parse(Ticket::parse(r.str("ticket")?), "ticket")?,
+        key: r.str("key")?.to_owned(),
+        kind: NoticeKind::parse_detail_type(detail_type)
+            .ok_or_else(|| anyhow::anyhow!("stored notice of unknown type {detail_type:?}"))?,
+        send_at: r.time("send_at")?,
+        for_end: r.opt_time("for_end")?,
+        detail: serde_json::from_str(r.str("detail")?)?,
+    })
 }
 
 fn grant_item(g: &Grant) -> Item {
@@ -542,12 +673,18 @@ impl GrantStore for DynamoGrantStore {
         self.write(
             put,
             event_item(&grant.ticket, event),
+            &[],
             StoreError::AlreadyExists,
         )
         .await
     }
 
-    async fn update(&self, grant: &Grant, event: &HistoryEvent) -> Result<(), StoreError> {
+    async fn update(
+        &self,
+        grant: &Grant,
+        event: &HistoryEvent,
+        notices: &[Notice],
+    ) -> Result<(), StoreError> {
         let expected = grant
             .version
             .checked_sub(1)
@@ -560,6 +697,7 @@ impl GrantStore for DynamoGrantStore {
         self.write(
             put,
             event_item(&grant.ticket, event),
+            notices,
             StoreError::VersionConflict,
         )
         .await
@@ -612,6 +750,40 @@ impl GrantStore for DynamoGrantStore {
 
     async fn live(&self) -> Result<Vec<Grant>, StoreError> {
         self.query_due_index(None).await
+    }
+
+    async fn due_notices(&self, as_of: DateTime<Utc>) -> Result<Vec<Notice>, StoreError> {
+        let items = self
+            .query_all(|| {
+                self.client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(OUTBOX_INDEX)
+                    .key_condition_expression("outbox_bucket = :b AND outbox_at <= :t")
+                    .expression_attribute_values(":b", s(OUTBOX_BUCKET))
+                    .expression_attribute_values(":t", s(format_timestamp_precise(as_of)))
+            })
+            .await?;
+        items
+            .iter()
+            .map(notice_from_item)
+            .collect::<anyhow::Result<_>>()
+            .map_err(StoreError::Other)
+    }
+
+    async fn settle_notice(
+        &self,
+        notice: &Notice,
+        outcome: &NoticeOutcome,
+    ) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(notice_item(notice, Some(outcome))))
+            .send()
+            .await
+            .map_err(|e| StoreError::Other(aws_error("dynamodb:PutItem", e)))?;
+        Ok(())
     }
 
     async fn reconcile_cursor(&self) -> Result<Option<ReconcileCursor>, StoreError> {

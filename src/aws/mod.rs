@@ -1,6 +1,7 @@
 //! The real adapters: the ports implemented with the AWS SDK for Rust.
 
 pub mod dynamo;
+pub mod events;
 pub mod iam;
 pub mod sts;
 
@@ -18,6 +19,7 @@ pub struct AwsClients {
     pub sts: aws_sdk_sts::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
+    pub events: aws_sdk_eventbridge::Client,
 }
 
 impl AwsClients {
@@ -39,6 +41,7 @@ impl AwsClients {
             sts: aws_sdk_sts::Client::new(conf),
             dynamodb: aws_sdk_dynamodb::Client::new(conf),
             secrets: aws_sdk_secretsmanager::Client::new(conf),
+            events: aws_sdk_eventbridge::Client::new(conf),
         }
     }
 }

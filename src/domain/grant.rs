@@ -149,6 +149,8 @@ pub struct CreatedRole {
 pub struct Transition {
     pub grant: Grant,
     pub event: HistoryEvent,
+    /// What this change owes people, written with it (see `notices_between`).
+    pub notices: Vec<super::Notice>,
 }
 
 impl Transition {
@@ -445,6 +447,7 @@ impl Grant {
                 version: next.version,
                 origin: None,
             },
+            notices: super::notices_between(self, &next, at),
             grant: next,
         }
     }

@@ -4,6 +4,7 @@
 mod change;
 mod grant;
 pub mod json;
+mod notice;
 mod origin;
 mod request;
 mod role;
@@ -18,6 +19,7 @@ pub use grant::{
     ATTEMPTS_BEFORE_ALARM, CreatedRole, Ending, Grant, GrantRole, GrantStatus, HistoryEvent,
     IllegalTransition, STALE_AFTER, Transition, format_timestamp_precise,
 };
+pub use notice::{EXPIRING_LEADS, NOTICE_SOURCE, Notice, NoticeKind, notices_between};
 pub use origin::Origin;
 pub use request::{
     GrantRequest, GrantRequestBody, MAX_PRINCIPALS, MAX_TARGET_ACCOUNTS, REQUEST_FIELDS,

@@ -4,6 +4,7 @@
 
 mod create;
 mod extend;
+mod notify;
 mod reads;
 mod reconcile;
 mod sweep;
@@ -26,10 +27,11 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::metrics::{Metric, Metrics};
 use crate::policy;
 use crate::ports::{
-    Caller, CallerIdentity, Clock, GrantStore, RoleProvisioner, RoleSpec, StoreError,
+    Caller, CallerIdentity, Clock, GrantStore, Notifier, RoleProvisioner, RoleSpec, StoreError,
 };
 
 pub use create::Created;
+pub use notify::NoticeReport;
 pub use reconcile::{
     Drift, ROLE_DELETED_OUT_OF_BAND, ReconcileOptions, ReconcileReport, drift_between,
 };
@@ -62,6 +64,8 @@ pub struct GrantService {
     clock: Arc<dyn Clock>,
     settings: Arc<Settings>,
     metrics: Metrics,
+    /// Where notifications go (`NOTIFY_EVENT_BUS`); `None`: none are recorded or sent.
+    notifier: Option<Arc<dyn Notifier>>,
 }
 
 fn internal(e: impl Into<anyhow::Error>) -> Error {
@@ -116,7 +120,15 @@ impl GrantService {
             clock,
             settings,
             metrics: Metrics::default(),
+            notifier: None,
         }
+    }
+
+    /// Where notifications go: every transition that matters to people is
+    /// then recorded with its notices, which are published after the commit.
+    pub fn with_notifier(mut self, notifier: Arc<dyn Notifier>) -> Self {
+        self.notifier = Some(notifier);
+        self
     }
 
     /// Where metrics go (EMF on stdout in the Lambda; nowhere by default).
@@ -176,8 +188,18 @@ impl GrantService {
         grant: &Grant,
         step: impl FnOnce(&Grant, DateTime<Utc>) -> Result<Transition, IllegalTransition>,
     ) -> Result<Grant, CommitError> {
-        let Transition { grant: next, event } = step(grant, self.now_for_record())?;
-        self.store.update(&next, &event).await?;
+        let Transition {
+            grant: next,
+            event,
+            notices,
+        } = step(grant, self.now_for_record())?;
+        // Without a notifier nothing is owed: no outbox grows unread.
+        let notices = if self.notifier.is_some() {
+            notices
+        } else {
+            vec![]
+        };
+        self.store.update(&next, &event, &notices).await?;
         log_change(&next, Some(grant.status), &event.reason);
         if next.status != grant.status {
             match next.status {
@@ -187,6 +209,7 @@ impl GrantService {
                 _ => {}
             }
         }
+        self.publish_due(&notices, event.at).await;
         Ok(next)
     }
 

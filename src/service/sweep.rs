@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::metrics::Metric;
 
 use super::teardown::{EndOutcome, EndRequest};
-use super::{GrantService, Mode, sorted, store_err};
+use super::{GrantService, Mode, NoticeReport, sorted, store_err};
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct SweepFailure {
@@ -33,6 +33,9 @@ pub struct SweepReport {
     pub in_progress: Vec<String>,
     /// Due grants left for the next run because the deadline came near.
     pub deferred: Vec<String>,
+    /// The notification outbox, flushed after the grants (expiring notices
+    /// that came due, and any whose publish failed earlier).
+    pub notices: NoticeReport,
 }
 
 /// What one sweep is asked to do.
@@ -75,6 +78,7 @@ impl GrantService {
             verified: vec![],
             in_progress: vec![],
             deferred: vec![],
+            notices: NoticeReport::default(),
         };
         if mode.is_dry_run() {
             return Ok(report);
@@ -113,6 +117,9 @@ impl GrantService {
         report.in_progress = sorted(report.in_progress);
         report.deferred = sorted(report.deferred);
         report.failed = sorted(report.failed);
+        if deadline.is_none_or(|d| tokio::time::Instant::now() < d) {
+            report.notices = self.flush_notices(as_of).await;
+        }
         self.metrics.count(Metric::SweepDue, report.due.len());
         self.metrics
             .count(Metric::SweepTornDown, report.torn_down.len());

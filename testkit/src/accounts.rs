@@ -147,6 +147,11 @@ pub async fn default_account_clients(log: &CallLog) -> AwsClients {
                 .interceptor(log.clone())
                 .build(),
         ),
+        events: aws_sdk_eventbridge::Client::from_conf(
+            aws_sdk_eventbridge::config::Builder::from(&conf)
+                .interceptor(log.clone())
+                .build(),
+        ),
     }
 }
 
@@ -176,5 +181,6 @@ pub async fn clients_with(account: &str, log: &CallLog, faults: &FaultInjector) 
         sts: client!(aws_sdk_sts),
         dynamodb: client!(aws_sdk_dynamodb),
         secrets: client!(aws_sdk_secretsmanager),
+        events: client!(aws_sdk_eventbridge),
     }
 }

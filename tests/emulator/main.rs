@@ -13,6 +13,7 @@ mod grant_lifecycle;
 mod hostile;
 mod kill;
 mod lambda_runtime;
+mod notifications;
 mod races;
 mod reconcile;
 mod teardown;

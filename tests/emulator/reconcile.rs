@@ -51,9 +51,9 @@ async fn record_ended_leaving_the_role(env: &TestEnv, ticket: &str) {
     let begun = g
         .begin_teardown(audit_grants::domain::Ending::Revoked, "test", env.now())
         .unwrap();
-    store.update(&begun.grant, &begun.event).await.unwrap();
+    store.update(&begun.grant, &begun.event, &[]).await.unwrap();
     let done = begun.grant.finish_teardown(env.now()).unwrap();
-    store.update(&done.grant, &done.event).await.unwrap();
+    store.update(&done.grant, &done.event, &[]).await.unwrap();
 }
 
 #[tokio::test]

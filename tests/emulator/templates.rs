@@ -357,7 +357,11 @@ fn the_functions_own_policy_is_least_privilege_with_conditions() {
         if actions.iter().any(|a| a.starts_with("dynamodb:")) {
             assert_eq!(
                 st["Resource"],
-                json!([{"Fn::GetAtt": "GrantsTable.Arn"}, {"Fn::Sub": "${GrantsTable.Arn}/index/due"}]),
+                json!([
+                    {"Fn::GetAtt": "GrantsTable.Arn"},
+                    {"Fn::Sub": "${GrantsTable.Arn}/index/due"},
+                    {"Fn::Sub": "${GrantsTable.Arn}/index/outbox"}
+                ]),
                 "DynamoDB only on its table"
             );
             assert!(
@@ -381,7 +385,7 @@ fn the_functions_own_policy_is_least_privilege_with_conditions() {
         for a in &actions {
             let service = a.split(':').next().unwrap();
             assert!(
-                ["iam", "dynamodb", "sts", "secretsmanager"].contains(&service),
+                ["iam", "dynamodb", "sts", "secretsmanager", "events"].contains(&service),
                 "unexpected service in the function's policy: {a}"
             );
         }
@@ -514,6 +518,35 @@ fn the_table_keeps_its_evidence() {
         gsi["KeySchema"],
         json!([{"AttributeName": "due_bucket", "KeyType": "HASH"}, {"AttributeName": "due_at", "KeyType": "RANGE"}])
     );
+    let outbox = &p["GlobalSecondaryIndexes"][1];
+    assert_eq!(outbox["IndexName"], audit_grants::aws::dynamo::OUTBOX_INDEX);
+    assert_eq!(
+        outbox["KeySchema"],
+        json!([{"AttributeName": "outbox_bucket", "KeyType": "HASH"}, {"AttributeName": "outbox_at", "KeyType": "RANGE"}])
+    );
+}
+
+#[test]
+fn notifications_go_to_the_stacks_bus_and_the_function_may_put_events_only_there() {
+    let t = load("template.yaml");
+    let vars = &t["Resources"]["AuditGrantsFunction"]["Properties"]["Environment"]["Variables"];
+    assert_eq!(vars["NOTIFY_EVENT_BUS"], json!({"Ref": "NotifyBus"}));
+    assert_eq!(t["Resources"]["NotifyBus"]["Type"], "AWS::Events::EventBus");
+    let doc = &t["Resources"]["AuditGrantsFunction"]["Properties"]["Policies"][0];
+    let puts: Vec<Value> = statements(doc)
+        .into_iter()
+        .filter(|st| {
+            strings(&st["Action"])
+                .iter()
+                .any(|a| a.starts_with("events:"))
+        })
+        .collect();
+    assert_eq!(puts.len(), 1, "{puts:?}");
+    assert_eq!(strings(&puts[0]["Action"]), ["events:PutEvents"]);
+    assert_eq!(puts[0]["Resource"], json!({"Fn::GetAtt": "NotifyBus.Arn"}));
+    let rule = &t["Resources"]["NotifyEmailRule"]["Properties"];
+    assert_eq!(rule["EventBusName"], json!({"Ref": "NotifyBus"}));
+    assert_eq!(rule["EventPattern"]["source"], json!(["audit-grants"]));
 }
 
 #[test]
@@ -683,11 +716,18 @@ fn requests_arrive_on_a_bus_of_their_own_that_names_its_senders() {
         rules[0]["Properties"]["EventBusName"],
         json!({"Ref": "RequestBus"})
     );
+    // Any other rule is on the notification bus and never invokes the function.
     for (name, r) in t["Resources"].as_object().unwrap() {
         if r["Type"] == "AWS::Events::Rule" {
             assert_eq!(
                 r["Properties"]["EventBusName"],
-                json!({"Ref": "RequestBus"}),
+                json!({"Ref": "NotifyBus"}),
+                "{name}"
+            );
+            assert!(
+                !r["Properties"]["Targets"]
+                    .to_string()
+                    .contains("AuditGrantsFunction"),
                 "{name}"
             );
         }

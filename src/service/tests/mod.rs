@@ -6,6 +6,7 @@
 mod accounts;
 mod create;
 mod extend;
+mod notify;
 mod reads;
 mod reconcile;
 mod sweep;
@@ -26,7 +27,7 @@ use crate::domain::{
 };
 use crate::error::{Error, ErrorCode};
 use crate::fakes::FakeStore;
-use crate::fakes::{FakeClock, FakeIam, FixedIdentity, IamOp, StoreOp};
+use crate::fakes::{FakeClock, FakeIam, FakeNotifier, FixedIdentity, IamOp, StoreOp};
 use crate::ports::{ProvisionError, StoreError};
 
 const OWN: &str = "123456789012";
@@ -38,6 +39,7 @@ struct Harness {
     store: FakeStore,
     iam: FakeIam,
     clock: FakeClock,
+    notifier: FakeNotifier,
     service: GrantService,
 }
 
@@ -67,17 +69,20 @@ fn harness_with(extra: &[(&str, &str)]) -> Harness {
         FakeIam::default(),
         FakeClock::at(now()),
     );
+    let notifier = FakeNotifier::default();
     let service = GrantService::new(
         Arc::new(store.clone()),
         Arc::new(iam.clone()),
         Arc::new(FixedIdentity::in_account(OWN)),
         Arc::new(clock.clone()),
         Arc::new(settings),
-    );
+    )
+    .with_notifier(Arc::new(notifier.clone()));
     Harness {
         store,
         iam,
         clock,
+        notifier,
         service,
     }
 }
