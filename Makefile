@@ -15,7 +15,7 @@ test:
 	$(CARGO) clippy --workspace --all-targets --quiet -- -D warnings
 	scripts/check-templates.sh
 	$(CARGO) build --quiet --workspace --all-targets
-	$(CARGO) test --lib --bins --test properties
+	$(CARGO) test --lib --bins --test properties --test standin
 	$(CARGO) run --quiet --example policy_documents > target/iam-documents.json
 	tests/iam/run.sh target/iam-documents.json
 	scripts/moto.sh scripts/test-emulator.sh
@@ -32,7 +32,7 @@ templates:
 
 ## Every business rule over in-memory fakes, and the property tests (no emulator; seconds).
 unit:
-	$(CARGO) test --lib --test properties
+	$(CARGO) test --lib --test properties --test standin
 
 ## Benchmarks with the release build against the emulator (figures in BENCHMARKS.md).
 bench:

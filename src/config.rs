@@ -10,6 +10,7 @@ pub const DEFAULT_MAX_SESSION_SECONDS: i32 = 3600;
 pub const DEFAULT_PROVISIONER_ROLE_NAME: &str = "audit-grants-provisioner";
 pub const DEFAULT_TRUST_POLICY_MAX_CHARS: u16 = 2048;
 pub const DEFAULT_SWEEP_CONCURRENCY: u8 = 4;
+pub const DEFAULT_SWEEP_ACCOUNT_CONCURRENCY: u8 = 1;
 
 /// A start-up setting that is missing or invalid: one clear line.
 #[derive(Debug, thiserror::Error)]
@@ -149,8 +150,12 @@ pub struct SettingsArgs {
     #[arg(long = "aws-region", env = "AWS_REGION", value_name = "AWS_REGION", value_parser = parse_trimmed)]
     pub aws_region: Option<String>,
     /// How many grants one sweep tears down at once.
-    #[arg(long, env = "SWEEP_CONCURRENCY", value_name = "SWEEP_CONCURRENCY", default_value_t = DEFAULT_SWEEP_CONCURRENCY, value_parser = clap::value_parser!(u8).range(1..=32))]
+    #[arg(long, env = "SWEEP_CONCURRENCY", value_name = "SWEEP_CONCURRENCY", default_value_t = DEFAULT_SWEEP_CONCURRENCY, value_parser = clap::value_parser!(u8).range(1..=64))]
     pub sweep_concurrency: u8,
+    /// How many grants of one account a sweep tears down at once (IAM
+    /// throttles mutating calls per account).
+    #[arg(long, env = "SWEEP_ACCOUNT_CONCURRENCY", value_name = "SWEEP_ACCOUNT_CONCURRENCY", default_value_t = DEFAULT_SWEEP_ACCOUNT_CONCURRENCY, value_parser = clap::value_parser!(u8).range(1..=32))]
+    pub sweep_account_concurrency: u8,
 }
 
 /// A comma-separated list of account IDs.
@@ -176,6 +181,7 @@ pub struct Settings {
     /// production it lives in the Secrets Manager secret).
     pub webhook_bearer_token: Option<String>,
     pub sweep_concurrency: usize,
+    pub sweep_account_concurrency: usize,
     /// `AWS_REGION` (or, when unset, the SDK's region, filled in by the wiring).
     pub region: Option<String>,
     /// Where notifications go; `None`: none are recorded or sent.
@@ -248,6 +254,7 @@ impl Settings {
             webhook_secret,
             webhook_bearer_token: args.webhook_bearer_token,
             sweep_concurrency: usize::from(args.sweep_concurrency),
+            sweep_account_concurrency: usize::from(args.sweep_account_concurrency),
             region: args.aws_region,
             notify_event_bus: args.notify_event_bus,
         })

@@ -139,6 +139,20 @@ fn field_value(field: &str) -> BoxedStrategy<Value> {
         ]
         .prop_map(Value::from)
         .boxed(),
+        "target_accounts" => prop_oneof![
+            2 => Just(vec!["123456789012".to_owned()]),
+            3 => prop::collection::vec(
+                prop_oneof![
+                    Just("123456789012".to_owned()),
+                    Just("210987654321".to_owned()),
+                    "[0-9]{12}",
+                    ".{0,14}",
+                ],
+                0..4,
+            ),
+        ]
+        .prop_map(|v| json!(v))
+        .boxed(),
         other => panic!("no generator for {other}"),
     };
     prop_oneof![5 => near, 1 => any_json()].boxed()

@@ -1,10 +1,13 @@
 //! Sweep: tear down what is due, finish what got stuck, read only the index.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use serde::Serialize;
 
-use crate::domain::{Ending, Grant, GrantStatus, format_timestamp};
+use crate::domain::{AccountId, Ending, Grant, GrantStatus, format_timestamp};
 use crate::error::Result;
 use crate::metrics::Metric;
 
@@ -83,17 +86,34 @@ impl GrantService {
         if mode.is_dry_run() {
             return Ok(report);
         }
-        let results: Vec<(String, Option<Result<SweepOutcome>>)> = futures_util::stream::iter(due)
-            .map(|grant| async move {
-                let ticket = grant.ticket.to_string();
-                if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
-                    return (ticket, None);
-                }
-                (ticket, Some(self.sweep_one(grant, as_of).await))
+        // IAM throttles mutating calls per account: the work is interleaved
+        // across accounts, and at most SWEEP_ACCOUNT_CONCURRENCY grants of one
+        // account are in flight at once, so the global concurrency spreads
+        // over accounts instead of piling onto one.
+        let per_account = self.settings.sweep_account_concurrency;
+        let gates: HashMap<AccountId, Arc<tokio::sync::Semaphore>> = due
+            .iter()
+            .map(|g| {
+                let gate = Arc::new(tokio::sync::Semaphore::new(per_account));
+                (g.target_account().clone(), gate)
             })
-            .buffer_unordered(self.settings.sweep_concurrency)
-            .collect()
-            .await;
+            .collect();
+        let results: Vec<(String, Option<Result<SweepOutcome>>)> =
+            futures_util::stream::iter(interleave_by_account(due))
+                .map(|grant| {
+                    let gate = gates[grant.target_account()].clone();
+                    async move {
+                        let ticket = grant.ticket.to_string();
+                        let _turn = gate.acquire_owned().await;
+                        if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+                            return (ticket, None);
+                        }
+                        (ticket, Some(self.sweep_one(grant, as_of).await))
+                    }
+                })
+                .buffer_unordered(self.settings.sweep_concurrency)
+                .collect()
+                .await;
         for (ticket, outcome) in results {
             match outcome {
                 None => report.deferred.push(ticket),
@@ -178,5 +198,53 @@ impl GrantService {
                 EndOutcome::Settled(_) => SweepOutcome::Skipped,
             },
         )
+    }
+}
+
+/// The grants in round-robin order of their (first) account: one of each
+/// account, then the next of each, so concurrent teardowns hit different
+/// accounts first.
+fn interleave_by_account(due: Vec<Grant>) -> Vec<Grant> {
+    let mut queues: Vec<(AccountId, std::collections::VecDeque<Grant>)> = vec![];
+    for g in due {
+        match queues.iter_mut().find(|(a, _)| a == g.target_account()) {
+            Some((_, q)) => q.push_back(g),
+            None => queues.push((g.target_account().clone(), [g].into())),
+        }
+    }
+    let mut out = vec![];
+    while queues.iter().any(|(_, q)| !q.is_empty()) {
+        for (_, q) in &mut queues {
+            if let Some(g) = q.pop_front() {
+                out.push(g);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn due_grants_are_taken_one_account_after_another() {
+        let at = crate::domain::parse_timestamp("2026-12-01T09:00:00Z").unwrap();
+        let g = |t: &str, account: &str| {
+            crate::fakes::active_grant(t, account, at, at + chrono::Duration::hours(1))
+        };
+        let due = vec![
+            g("A1", "111111111111"),
+            g("A2", "111111111111"),
+            g("A3", "111111111111"),
+            g("B1", "222222222222"),
+            g("C1", "333333333333"),
+            g("C2", "333333333333"),
+        ];
+        let order: Vec<String> = interleave_by_account(due)
+            .iter()
+            .map(|g| g.ticket.to_string())
+            .collect();
+        assert_eq!(order, ["A1", "B1", "C1", "A2", "C2", "A3"]);
     }
 }

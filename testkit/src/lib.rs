@@ -16,6 +16,7 @@ mod fixtures;
 pub mod http1;
 mod proxy;
 pub mod runtime_api;
+pub mod standin;
 
 pub use accounts::*;
 pub use env::*;
