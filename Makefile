@@ -38,6 +38,11 @@ unit:
 bench:
 	scripts/bench.sh
 
+## The sweeper at scale against the stand-in for IAM, STS and DynamoDB (no emulator):
+## 1,000 due roles over 100 accounts at concurrency 1, 4, 16, 32, 64 (knobs: examples/scale.rs).
+bench-scale:
+	$(CARGO) run --release --quiet --example scale
+
 build:
 	$(CARGO) build --release
 
