@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: demo test lint build unit templates bench lambda-local iam
+.PHONY: demo test lint build unit templates bench bench-scale lambda-local iam
 
 ## Run the main job locally: emulator up, set up, grant, show, sweep, show, emulator down.
 demo:
