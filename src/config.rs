@@ -9,7 +9,7 @@ pub const DEFAULT_MAX_GRANT_DURATION: &str = "30d";
 pub const DEFAULT_MAX_SESSION_SECONDS: i32 = 3600;
 pub const DEFAULT_PROVISIONER_ROLE_NAME: &str = "audit-grants-provisioner";
 pub const DEFAULT_TRUST_POLICY_MAX_CHARS: u16 = 2048;
-pub const DEFAULT_SWEEP_CONCURRENCY: u8 = 4;
+pub const DEFAULT_SWEEP_CONCURRENCY: u8 = 16;
 pub const DEFAULT_SWEEP_ACCOUNT_CONCURRENCY: u8 = 1;
 
 /// A start-up setting that is missing or invalid: one clear line.

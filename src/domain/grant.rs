@@ -236,6 +236,10 @@ impl Grant {
             g.status = GrantStatus::Failed;
             g.refused = true;
             g.last_error = Some(why.to_owned());
+            // Every role of ours was removed before a refusal is recorded.
+            for r in &mut g.roles {
+                r.role_id = None;
+            }
         }))
     }
 
@@ -364,10 +368,26 @@ impl Grant {
         why: &str,
         at: DateTime<Utc>,
     ) -> Result<Transition, IllegalTransition> {
+        self.fail_attempt_recording(created, &[], why, at)
+    }
+
+    /// `fail_attempt` that also records which accounts' roles are gone
+    /// (`removed`: a partial cleanup), so a retry provisions them again
+    /// instead of trusting an id whose role no longer exists.
+    pub fn fail_attempt_recording(
+        &self,
+        created: &[CreatedRole],
+        removed: &[AccountId],
+        why: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Transition, IllegalTransition> {
         self.require(!self.is_ended(), "retried")?;
         let attempts = self.attempts + 1;
         Ok(self.transition(at, why, |g| {
             g.record_created(created);
+            for r in g.roles.iter_mut().filter(|r| removed.contains(&r.account)) {
+                r.role_id = None;
+            }
             g.status = GrantStatus::Failed;
             g.attempts = attempts;
             g.last_error = Some(why.to_owned());

@@ -275,13 +275,24 @@ impl GrantService {
             .filter(|r| Some(&r.target_account) != not_ours)
             .collect();
         let results = join_all(refs.iter().map(|r| self.provisioner.teardown(r, now))).await;
-        if let Some(e) = results
-            .into_iter()
-            .filter_map(std::result::Result::err)
-            .find(|e| !matches!(e, ProvisionError::ForeignRole(_)))
-        {
+        let mut removed = vec![];
+        let mut failure = None;
+        for (r, result) in refs.iter().zip(results) {
+            match result {
+                Ok(_) | Err(ProvisionError::ForeignRole(_)) => {
+                    removed.push(r.target_account.clone())
+                }
+                Err(e) => failure = Some(e),
+            }
+        }
+        if let Some(e) = failure {
+            // The accounts cleaned up are recorded: a retry makes their roles
+            // again rather than trust ids whose roles are gone.
+            let why = format!("{why}; cleanup failed: {e:#}");
             let _ = self
-                .record_failed_attempt(grant, &format!("{why}; cleanup failed: {e:#}"))
+                .commit(grant, |g, at| {
+                    g.fail_attempt_recording(&[], &removed, &why, at)
+                })
                 .await;
             return Err(internal(e));
         }

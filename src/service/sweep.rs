@@ -93,9 +93,12 @@ impl GrantService {
         let per_account = self.settings.sweep_account_concurrency;
         let gates: HashMap<AccountId, Arc<tokio::sync::Semaphore>> = due
             .iter()
-            .map(|g| {
-                let gate = Arc::new(tokio::sync::Semaphore::new(per_account));
-                (g.target_account().clone(), gate)
+            .flat_map(|g| g.accounts())
+            .map(|a| {
+                (
+                    a.clone(),
+                    Arc::new(tokio::sync::Semaphore::new(per_account)),
+                )
             })
             .collect();
         let results: Vec<(String, Option<Result<SweepOutcome>>)> =
@@ -138,7 +141,9 @@ impl GrantService {
         report.deferred = sorted(report.deferred);
         report.failed = sorted(report.failed);
         if deadline.is_none_or(|d| tokio::time::Instant::now() < d) {
-            report.notices = self.flush_notices(as_of).await;
+            // Never ahead of the wall clock: a sweep judged as of a later time
+            // (the CLI's --as-of) sends no notice before its time.
+            report.notices = self.flush_notices(as_of.min(self.clock.now())).await;
         }
         self.metrics.count(Metric::SweepDue, report.due.len());
         self.metrics

@@ -151,6 +151,7 @@ async fn each_transition_reaches_the_queue_once_with_the_get_view_and_expiring_n
     );
     let due = store.due_notices(end).await.unwrap();
     assert_eq!(due.len(), 2, "{due:?}");
+    env.clock.set(end - chrono::Duration::hours(24));
     let swept = env
         .service
         .sweep(audit_grants::service::SweepOptions {
@@ -176,6 +177,7 @@ async fn each_transition_reaches_the_queue_once_with_the_get_view_and_expiring_n
         )
         .await
         .unwrap();
+    env.clock.set(end);
     let swept = env
         .service
         .sweep(audit_grants::service::SweepOptions {

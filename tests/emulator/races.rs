@@ -207,7 +207,14 @@ fn watched(env: &TestEnv, delay_ms: u64) -> Arc<Watched> {
 
 #[tokio::test]
 async fn the_sweeper_tears_down_with_bounded_concurrency() {
-    let env = TestEnv::with(&[("SWEEP_CONCURRENCY", "3")], Utc::now()).await;
+    let env = TestEnv::with(
+        &[
+            ("SWEEP_CONCURRENCY", "3"),
+            ("SWEEP_ACCOUNT_CONCURRENCY", "8"),
+        ],
+        Utc::now(),
+    )
+    .await;
     for i in 0..8 {
         grant(&env, &format!("AUD-BND-{i}"), "1h").await;
     }
@@ -221,6 +228,27 @@ async fn the_sweeper_tears_down_with_bounded_concurrency() {
     let max = w.max_in_flight.load(Ordering::SeqCst);
     assert!(max <= 3, "at most SWEEP_CONCURRENCY at once: {max}");
     assert!(max >= 2, "and really concurrent: {max}");
+}
+
+#[tokio::test]
+async fn the_sweeper_holds_one_accounts_grants_to_sweep_account_concurrency() {
+    // All in one account: IAM throttles mutating calls per account.
+    let env = TestEnv::with(&[("SWEEP_CONCURRENCY", "8")], Utc::now()).await;
+    for i in 0..4 {
+        grant(&env, &format!("AUD-ONE-ACCT-{i}"), "1h").await;
+    }
+    let w = watched(&env, 100);
+    let service = env.service_with(w.clone());
+    let r = service
+        .sweep(sweep_at(env.now() + Duration::hours(2)))
+        .await
+        .unwrap();
+    assert_eq!(r.torn_down.len(), 4, "{r:?}");
+    assert_eq!(
+        w.max_in_flight.load(Ordering::SeqCst),
+        1,
+        "one at a time by default"
+    );
 }
 
 #[tokio::test]

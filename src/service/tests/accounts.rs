@@ -340,3 +340,46 @@ async fn profile_names_differ_for_tickets_that_differ_only_in_colon_slash_or_und
     assert_eq!(unique.len(), names.len(), "{names:?}");
     assert_eq!(names[0], "[profile audit-AUD_3a1]");
 }
+
+#[tokio::test]
+async fn a_refusal_whose_cleanup_fails_in_one_account_never_activates_without_every_role() {
+    let h = three_accounts();
+    // The first account's role is refused; cleaning up fails in one account
+    // (throttled): the roles removed are recorded as gone.
+    h.iam.fail_next(
+        IamOp::Provision,
+        ProvisionError::Rejected(format!(
+            "Invalid principal in policy: \"AWS\":\"{AUDITOR_ROLE}\""
+        )),
+    );
+    h.iam.fail_next(
+        IamOp::Teardown,
+        ProvisionError::Aws(anyhow::anyhow!("Throttling")),
+    );
+    assert!(h.create(&request_in_three("AUD-HALF")).await.is_err());
+    let g = h.store.grant("AUD-HALF").unwrap();
+    assert_eq!(g.status, GrantStatus::Failed);
+    assert!(!g.refused, "the refusal could not be completed");
+    let with_role: Vec<bool> = [OWN, T1, T2]
+        .iter()
+        .map(|a| h.iam.role(a, &g.role_name).is_some())
+        .collect();
+    let recorded: Vec<bool> = g.roles.iter().map(|r| r.role_id.is_some()).collect();
+    assert_eq!(
+        recorded, with_role,
+        "an id is kept only where a role remains"
+    );
+    // The retry (once IAM accepts the principal) makes every missing role.
+    h.clock.advance(Duration::minutes(1));
+    h.service
+        .sweep(sweep_at(Clock::now(&h.clock)))
+        .await
+        .unwrap();
+    let g = h.store.grant("AUD-HALF").unwrap();
+    assert_eq!(g.status, GrantStatus::Active);
+    assert!(
+        [OWN, T1, T2]
+            .iter()
+            .all(|a| h.iam.role(a, &g.role_name).is_some())
+    );
+}
