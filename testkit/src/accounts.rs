@@ -184,3 +184,32 @@ pub async fn clients_with(account: &str, log: &CallLog, faults: &FaultInjector) 
         events: client!(aws_sdk_eventbridge),
     }
 }
+
+/// A fresh emulated account with what deploy/provisioner-role.yaml deploys
+/// there for a function in `home`: the provisioner role trusting the
+/// function's role, and the permissions boundary of the same path and name.
+pub async fn target_account_with_provisioner(home: &str) -> (String, AwsClients) {
+    let account = fresh_account();
+    let clients = clients_in(&account, &CallLog::default()).await;
+    let trust = serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"AWS": format!("arn:aws:iam::{home}:role/audit-grants-fn")},
+        "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"]}]});
+    clients
+        .iam
+        .create_role()
+        .role_name("audit-grants-provisioner")
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await
+        .unwrap();
+    let boundary = audit_grants::config::BoundaryArn {
+        partition: audit_grants::domain::Partition::Aws,
+        account: audit_grants::domain::AccountId::parse(&account).unwrap(),
+        path: "/audit-grants/".into(),
+        name: "audit-grants-boundary".into(),
+    };
+    audit_grants::aws::iam::ensure_boundary_policy(&clients.iam, &boundary)
+        .await
+        .unwrap();
+    (account, clients)
+}

@@ -5,8 +5,7 @@ use crate::common;
 
 use std::sync::Arc;
 
-use audit_grants::config::BoundaryArn;
-use audit_grants::domain::{AccountId, GrantStatus, Partition, Ticket};
+use audit_grants::domain::{GrantStatus, Ticket};
 use audit_grants::error::ErrorCode;
 use audit_grants::ports::CallerIdentity;
 use common::*;
@@ -18,32 +17,7 @@ const OWN: &str = "123456789012";
 async fn a_grant_in_a_listed_target_account_is_made_and_torn_down_there() {
     let calls = CallLog::default();
     let own = default_account_clients(&calls).await;
-    let target = fresh_account();
-    let target_clients = clients_in(&target, &CallLog::default()).await;
-
-    // What deploy/provisioner-role.yaml deploys in the target account.
-    target_clients
-        .iam
-        .create_role()
-        .role_name("audit-grants-provisioner")
-        .assume_role_policy_document(
-            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
-                "Principal": {"AWS": format!("arn:aws:iam::{OWN}:role/audit-grants-fn")},
-                "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"]}]})
-            .to_string(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let target_boundary = BoundaryArn {
-        partition: Partition::Aws,
-        account: AccountId::parse(&target).unwrap(),
-        path: "/audit-grants/".into(),
-        name: "audit-grants-boundary".into(),
-    };
-    audit_grants::aws::iam::ensure_boundary_policy(&target_clients.iam, &target_boundary)
-        .await
-        .unwrap();
+    let (target, target_clients) = target_account_with_provisioner(OWN).await;
 
     let table = format!("xacct-{}", fresh_account());
     let mut settings = settings_for(OWN, &[("TARGET_ACCOUNTS", &target)]);

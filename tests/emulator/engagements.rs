@@ -7,43 +7,13 @@ use crate::common;
 use std::sync::Arc;
 
 use audit_grants::aws::AwsClients;
-use audit_grants::config::BoundaryArn;
-use audit_grants::domain::{AccountId, GrantStatus, Partition, Ticket};
+use audit_grants::domain::{GrantStatus, Ticket};
 use audit_grants::ports::{CallerIdentity, GrantStore};
 use audit_grants::service::{GrantService, Mode};
 use common::*;
 use serde_json::json;
 
 const OWN: &str = "123456789012";
-
-/// A fresh account with what deploy/provisioner-role.yaml deploys there.
-async fn target_account() -> (String, AwsClients) {
-    let account = fresh_account();
-    let clients = clients_in(&account, &CallLog::default()).await;
-    clients
-        .iam
-        .create_role()
-        .role_name("audit-grants-provisioner")
-        .assume_role_policy_document(
-            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
-                "Principal": {"AWS": format!("arn:aws:iam::{OWN}:role/audit-grants-fn")},
-                "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"]}]})
-            .to_string(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let boundary = BoundaryArn {
-        partition: Partition::Aws,
-        account: AccountId::parse(&account).unwrap(),
-        path: "/audit-grants/".into(),
-        name: "audit-grants-boundary".into(),
-    };
-    audit_grants::aws::iam::ensure_boundary_policy(&clients.iam, &boundary)
-        .await
-        .unwrap();
-    (account, clients)
-}
 
 struct Engagement {
     own: AwsClients,
@@ -55,7 +25,10 @@ struct Engagement {
 
 async fn engagement() -> Engagement {
     let own = default_account_clients(&CallLog::default()).await;
-    let targets = vec![target_account().await, target_account().await];
+    let targets = vec![
+        target_account_with_provisioner(OWN).await,
+        target_account_with_provisioner(OWN).await,
+    ];
     let listed = targets
         .iter()
         .map(|(a, _)| a.as_str())

@@ -273,21 +273,7 @@ async fn an_account_taken_out_of_target_accounts_refuses_a_resumed_provisioning_
     );
     let _ = h.create(&request_in_three("AUD-NARROW")).await;
     let narrowed = Harness {
-        service: GrantService::new(
-            Arc::new(h.store.clone()),
-            Arc::new(h.iam.clone()),
-            Arc::new(FixedIdentity::in_account(OWN)),
-            Arc::new(h.clock.clone()),
-            Arc::new(
-                Settings::from_lookup(|k| match k {
-                    "GRANTS_TABLE" => Some("grants".into()),
-                    "PERMISSIONS_BOUNDARY_ARN" => Some(BOUNDARY.into()),
-                    "TARGET_ACCOUNTS" => Some(T1.into()),
-                    _ => None,
-                })
-                .unwrap(),
-            ),
-        ),
+        service: h.service_with_only(&[("TARGET_ACCOUNTS", T1)]),
         ..h
     };
     narrowed.clock.advance(Duration::minutes(1));

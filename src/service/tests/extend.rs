@@ -158,20 +158,7 @@ async fn a_retiring_account_gets_no_new_grants_and_its_grants_end_earlier_never_
 
 /// The same fakes, with 222222222222 moved to RETIRING_TARGET_ACCOUNTS.
 fn retired_service(h: &Harness) -> GrantService {
-    let settings = Settings::from_lookup(|k| match k {
-        "GRANTS_TABLE" => Some("grants".into()),
-        "PERMISSIONS_BOUNDARY_ARN" => Some(BOUNDARY.into()),
-        "RETIRING_TARGET_ACCOUNTS" => Some("222222222222".into()),
-        _ => None,
-    })
-    .unwrap();
-    GrantService::new(
-        Arc::new(h.store.clone()),
-        Arc::new(h.iam.clone()),
-        Arc::new(FixedIdentity::in_account(OWN)),
-        Arc::new(h.clock.clone()),
-        Arc::new(settings),
-    )
+    h.service_with_only(&[("RETIRING_TARGET_ACCOUNTS", "222222222222")])
 }
 
 #[tokio::test]

@@ -124,6 +124,27 @@ fn sweep_at(as_of: DateTime<Utc>) -> SweepOptions {
 }
 
 impl Harness {
+    /// Another service over the same fakes, with only these settings (and the
+    /// table and boundary), and no notifier.
+    fn service_with_only(&self, extra: &[(&str, &str)]) -> GrantService {
+        let settings = Settings::from_lookup(|k| match k {
+            "GRANTS_TABLE" => Some("grants".into()),
+            "PERMISSIONS_BOUNDARY_ARN" => Some(BOUNDARY.into()),
+            other => extra
+                .iter()
+                .find(|(key, _)| *key == other)
+                .map(|(_, v)| v.to_string()),
+        })
+        .expect("valid settings");
+        GrantService::new(
+            Arc::new(self.store.clone()),
+            Arc::new(self.iam.clone()),
+            Arc::new(FixedIdentity::in_account(OWN)),
+            Arc::new(self.clock.clone()),
+            Arc::new(settings),
+        )
+    }
+
     async fn create(&self, v: &Value) -> Result<Created, Error> {
         self.service.create(&body(v), &operator()).await
     }

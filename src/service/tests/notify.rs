@@ -169,20 +169,7 @@ async fn failed_is_told_once_when_a_grant_starts_failing_not_on_every_retry() {
 #[tokio::test]
 async fn without_a_notify_bus_nothing_is_recorded_or_sent() {
     let h = harness();
-    let quiet = GrantService::new(
-        Arc::new(h.store.clone()),
-        Arc::new(h.iam.clone()),
-        Arc::new(FixedIdentity::in_account(OWN)),
-        Arc::new(h.clock.clone()),
-        Arc::new(
-            Settings::from_lookup(|k| match k {
-                "GRANTS_TABLE" => Some("grants".into()),
-                "PERMISSIONS_BOUNDARY_ARN" => Some(BOUNDARY.into()),
-                _ => None,
-            })
-            .unwrap(),
-        ),
-    );
+    let quiet = h.service_with_only(&[]);
     quiet
         .create(&body(&request_json("AUD-N7")), &operator())
         .await
