@@ -17,6 +17,7 @@ test:
 	$(CARGO) build --quiet --workspace --all-targets
 	$(CARGO) test --lib --bins --test properties --test standin
 	$(CARGO) run --quiet --example policy_documents > target/iam-documents.json
+	.venv-cfn/bin/python scripts/check-policies.py --document target/iam-documents.json auditor_policy
 	tests/iam/run.sh target/iam-documents.json
 	scripts/moto.sh scripts/test-emulator.sh
 	scripts/moto.sh scripts/cargo-lambda-check.sh

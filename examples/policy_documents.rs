@@ -1,6 +1,6 @@
 //! Prints, as one JSON object, every IAM policy document the function produces
 //! for a sample grant (trust, AuditGrantWindow, revoke-sessions, trust-no-one,
-//! the permissions boundary) and the presets' policy ARNs: the input of the
+//! the permissions boundary, the auditor's own policy) and the presets' policy ARNs: the input of the
 //! independent IAM evaluation in `tests/iam/` (run by `make test`).
 
 use audit_grants::domain::{
@@ -40,6 +40,9 @@ fn main() {
             "document": policy::revoke_older_sessions(revoked_at),
         },
         "trust_no_one": policy::trust_no_one(),
+        "auditor_policy": policy::auditor_policy([
+            "arn:aws:iam::123456789012:role/audit-grants/audit-AUD-1042-e8416c13",
+        ]),
         "boundary": policy::permissions_boundary(),
         "presets": presets,
     });

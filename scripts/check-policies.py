@@ -426,9 +426,9 @@ def statement_at(line, spans, sts):
     return None
 
 
-def run_parliament(doc):
+def run_parliament(doc, community=True):
     text, spans, sts = layout(doc)
-    policy = analyze_policy_string(text, include_community_auditors=True, config=parliament.config)
+    policy = analyze_policy_string(text, include_community_auditors=community, config=parliament.config)
     out = []
     for f in policy.findings:
         enhance_finding(f)
@@ -707,10 +707,30 @@ def main():
     ap.add_argument("--dump", metavar="DIR", help="also write each resolved document to DIR (for the parliament CLI)")
     ap.add_argument("--self-test", action="store_true",
                     help="check the boundary rule on the shipped and the read-only boundary, and on broken ones it must refuse")
+    ap.add_argument("--document", nargs=2, metavar=("FILE", "KEY"),
+                    help="lint one policy document of a JSON file (e.g. the auditor_policy of "
+                         "target/iam-documents.json); any parliament finding fails")
     args = ap.parse_args()
     if args.self_test:
         sys.exit(self_test())
     parliament.override_config(os.path.join(os.path.dirname(parliament.__file__), "community_auditors", "config_override.yaml"))
+    if args.document:
+        path, key = args.document
+        doc = json.load(open(path))[key]
+        # parliament's own checks must find nothing. Its community auditor
+        # CREDENTIALS_EXPOSURE flags every sts:AssumeRole: reported, not failing,
+        # for a policy whose whole purpose is to assume the named roles.
+        findings = [f for f, _ in run_parliament(doc, community=False)]
+        for f in findings:
+            print(f"FAIL {key}: parliament {f.severity} {f.issue}: {f.detail or f.location}")
+        for f, _ in run_parliament(doc):
+            if f.issue == "CREDENTIALS_EXPOSURE" and f.location.get("actions") == ["sts:assumerole"]:
+                print(f"info {key}: parliament community {f.issue} on sts:AssumeRole (the policy's purpose)")
+            elif not any(f.issue == g.issue for g in findings):
+                findings.append(f)
+                print(f"FAIL {key}: parliament community {f.severity} {f.issue}: {f.detail or f.location}")
+        print(f"check-policies: {key} of {path}: {len(findings)} findings")
+        sys.exit(1 if findings else 0)
     failed = 0
     for path in args.templates:
         tpl = load(path)

@@ -113,6 +113,21 @@ pub fn trust_policy(
     }])
 }
 
+/// The identity policy the auditor's principals need in their own account:
+/// `sts:AssumeRole` and `sts:SetSourceIdentity` on exactly the grant's roles
+/// (one per account), and nothing else.
+pub fn auditor_policy<'a>(role_arns: impl IntoIterator<Item = &'a str>) -> PolicyDocument {
+    PolicyDocument::new(vec![Statement {
+        sid: Some("AssumeTheAuditGrantRoles"),
+        effect: Effect::Allow,
+        principal: None,
+        action: strings(&["sts:AssumeRole", "sts:SetSourceIdentity"]),
+        not_action: None,
+        resource: Some(role_arns.into_iter().map(str::to_owned).collect()),
+        condition: None,
+    }])
+}
+
 /// The trust policy a role gets at the start of teardown: nobody can assume it.
 /// (A trust policy needs a principal; an explicit deny for everyone trusts no one.)
 pub fn trust_no_one() -> PolicyDocument {

@@ -66,6 +66,11 @@ pub fn print_grant(grant: &Grant, json: bool) {
     }
     if !grant.is_ended() {
         println!("\n{}", grant.aws_config_profile());
+        println!(
+            "auditor policy (attach to the principals in {}):\n{}",
+            grant.auditor_account,
+            serde_json::to_string_pretty(&grant.auditor_policy()).expect("JSON")
+        );
     }
 }
 

@@ -544,6 +544,7 @@ impl Grant {
             "ended_at": self.ended_at.map(format_timestamp),
             "end_reason": self.end_reason,
             "aws_config_profile": self.aws_config_profile(),
+            "auditor_policy": self.auditor_policy(),
         });
         let obj = v.as_object_mut().expect("an object");
         if self.roles.len() > 1 {
@@ -560,6 +561,13 @@ impl Grant {
             obj.remove("aws_config_profile");
         }
         v
+    }
+
+    /// The identity policy the auditor's principals attach in their own
+    /// account to assume the grant's roles (SPEC `auditor_policy`).
+    pub fn auditor_policy(&self) -> Value {
+        let doc = crate::policy::auditor_policy(self.roles.iter().map(|r| r.role_arn.as_str()));
+        serde_json::to_value(doc).expect("policy documents serialise")
     }
 
     /// The name of the auditor's profile for the role in `account`: unique per

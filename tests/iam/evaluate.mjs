@@ -249,6 +249,42 @@ const identityOf = (p, ...more) => [{ name: p.managed.name, policy: p.managed.do
   }
 }
 
+// --------------------------------------------------------------------- auditor_policy (the auditor's own side)
+{
+  // The policy the view hands the auditor to attach in their own account: with it (and
+  // nothing else) their principal assumes exactly the grant's role, inside the window,
+  // with the ExternalId; nothing else is allowed by it.
+  const auditorPolicy = { name: 'auditor_policy', policy: docs.auditor_policy }
+  const caller = callerFor(G.principals[0])
+  add('auditor_policy', 'attached alone: sts:AssumeRole on the grant role inside the window', 'Allowed', () =>
+    assume(docs.trust, { caller, identity: [auditorPolicy] }))
+  add('auditor_policy', 'attached alone: sts:AssumeRole on the grant role with a wrong ExternalId', 'denied', () =>
+    assume(docs.trust, { caller, identity: [auditorPolicy], externalId: 'not-the-agreed-one' }))
+  add('auditor_policy', 'not attached (the caller has no policy): sts:AssumeRole', 'denied', () =>
+    assume(docs.trust, { caller, identity: [] }))
+  const otherRole = `arn:aws:iam::${ACCOUNT}:role/OrganizationAccountAccessRole`
+  const trustsAuditor = policy({ Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${AUD}:root` }, Action: 'sts:AssumeRole' })
+  add('auditor_policy', 'sts:AssumeRole on another role that trusts the auditor account', 'denied', () => ({
+    ...assume(trustsAuditor, { caller, identity: [auditorPolicy] }),
+    resource: otherRole
+  }))
+  for (const [action, resource] of [
+    ['sts:TagSession', ROLE_ARN],
+    ['iam:CreateAccessKey', `arn:aws:iam::${AUD}:user/auditor-alice`],
+    ['s3:GetObject', `arn:aws:s3:::auditfirm-workpapers/report.pdf`],
+    ['sts:AssumeRole', `arn:aws:iam::${AUD}:role/AnyOtherRole`]
+  ]) {
+    add('auditor_policy', `in the auditor account: ${action}`, 'denied', () => ({
+      principal: caller,
+      action,
+      resource,
+      resourceAccount: resource.includes(`::${AUD}:`) || resource.startsWith('arn:aws:s3') ? AUD : ACCOUNT,
+      context: principalContext(caller, INSIDE, {}),
+      identity: [auditorPolicy]
+    }))
+  }
+}
+
 // --------------------------------------------------------------------- sessions of the grant role: the window
 const AUDIT_READS = [
   'cloudtrail:LookupEvents', 'iam:GenerateCredentialReport', 'iam:GetCredentialReport', 'config:SelectResourceConfig',

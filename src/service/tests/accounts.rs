@@ -369,3 +369,26 @@ async fn a_refusal_whose_cleanup_fails_in_one_account_never_activates_without_ev
             .all(|a| h.iam.role(a, &g.role_name).is_some())
     );
 }
+
+#[tokio::test]
+async fn the_view_hands_the_auditor_the_policy_to_attach_for_exactly_the_grants_roles() {
+    let h = three_accounts();
+    let g = h
+        .create(&request_in_three("AUD-POL"))
+        .await
+        .unwrap()
+        .grant()
+        .clone();
+    let expected = json!({"Version": "2012-10-17", "Statement": [{
+        "Sid": "AssumeTheAuditGrantRoles",
+        "Effect": "Allow",
+        "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"],
+        "Resource": g.roles.iter().map(|r| r.role_arn.clone()).collect::<Vec<_>>(),
+    }]});
+    assert_eq!(g.view(true)["auditor_policy"], expected);
+    assert_eq!(
+        g.view(false)["auditor_policy"],
+        expected,
+        "a GET answer keeps it"
+    );
+}
