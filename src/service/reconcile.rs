@@ -261,6 +261,7 @@ impl GrantService {
                 reason: ROLE_DELETED_OUT_OF_BAND,
                 due_as_of: None,
                 origin: None,
+                wait_for_others: false,
             };
             if let Err(e) = self.end_grant(&grant.ticket, &request, None).await {
                 report.failed.push(SweepFailure {

@@ -192,6 +192,7 @@ impl GrantService {
             },
             due_as_of: Some(as_of),
             origin: None,
+            wait_for_others: false,
         };
         let ticket = grant.ticket.clone();
         Ok(

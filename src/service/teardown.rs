@@ -39,10 +39,13 @@ pub(super) struct EndRequest<'a> {
     pub ending: Ending,
     pub reason: &'a str,
     /// For a sweep: the time it judges by. A grant no longer due then (its end
-    /// was moved) is left alone, and a teardown in flight elsewhere is left to it.
+    /// was moved) is left alone.
     pub due_as_of: Option<DateTime<Utc>>,
     /// Who asked (a revoke); `None` when the function ends it on its own.
     pub origin: Option<&'a Origin>,
+    /// Wait (bounded) for a teardown another invocation is running, to answer
+    /// with its end (a revoke); otherwise leave it to that invocation.
+    pub wait_for_others: bool,
 }
 
 impl GrantService {
@@ -62,6 +65,7 @@ impl GrantService {
             reason,
             due_as_of: None,
             origin: Some(origin),
+            wait_for_others: true,
         };
         Ok(self.end_grant(ticket, &request, None).await?.into_grant())
     }
@@ -93,7 +97,7 @@ impl GrantService {
             }
             let grant = if grant.ending.is_some() {
                 if grant.status == GrantStatus::Revoking && !grant.is_stale(staleness_now) {
-                    if request.due_as_of.is_some() {
+                    if !request.wait_for_others {
                         return Ok(EndOutcome::Settled(grant));
                     }
                     match self.await_teardown(ticket).await? {
