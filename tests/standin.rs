@@ -91,3 +91,37 @@ async fn iam_throttling_per_account_is_answered_as_aws_does_and_absorbed_by_the_
     assert_eq!(report.torn_down.len(), 3);
     assert_eq!(standin.role_count(), 0);
 }
+
+#[tokio::test]
+async fn a_sweep_holds_every_account_of_a_grant_to_one_teardown_at_a_time() {
+    // Two grants whose first accounts differ share a third account: with one
+    // grant per account in flight, that account never sees both at once.
+    let standin = StandIn::start(StandInConfig {
+        iam_latency: Duration::from_millis(20),
+        ..instant()
+    });
+    let svc = service(
+        &standin,
+        &[
+            ("TARGET_ACCOUNTS", "222222222222,333333333333,444444444444"),
+            ("SWEEP_CONCURRENCY", "8"),
+        ],
+    )
+    .await;
+    for (t, accounts) in [
+        ("SHARED-1", ["222222222222", "444444444444"]),
+        ("SHARED-2", ["333333333333", "444444444444"]),
+    ] {
+        let mut req = request(t);
+        req["target_accounts"] = serde_json::json!(accounts);
+        create(&svc, &req).await.unwrap();
+    }
+    standin.reset_counters();
+    let report = svc
+        .sweep(sweep_at(chrono::Utc::now() + chrono::Duration::hours(80)))
+        .await
+        .unwrap();
+    assert_eq!(report.torn_down.len(), 2, "{report:?}");
+    assert_eq!(standin.max_iam_in_flight("444444444444"), 1);
+    assert_eq!(standin.role_count(), 0);
+}

@@ -104,10 +104,18 @@ impl GrantService {
         let results: Vec<(String, Option<Result<SweepOutcome>>)> =
             futures_util::stream::iter(interleave_by_account(due))
                 .map(|grant| {
-                    let gate = gates[grant.target_account()].clone();
+                    // A turn in every account the grant has a role in, taken in
+                    // one global order, so two grants never wait on each other.
+                    let mut accounts: Vec<&AccountId> = grant.accounts().collect();
+                    accounts.sort();
+                    accounts.dedup();
+                    let grant_gates: Vec<_> = accounts.iter().map(|a| gates[*a].clone()).collect();
                     async move {
                         let ticket = grant.ticket.to_string();
-                        let _turn = gate.acquire_owned().await;
+                        let mut _turns = Vec::with_capacity(grant_gates.len());
+                        for gate in grant_gates {
+                            _turns.push(gate.acquire_owned().await);
+                        }
                         if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
                             return (ticket, None);
                         }

@@ -77,6 +77,8 @@ struct State {
 struct Counters {
     calls: Mutex<BTreeMap<String, u64>>,
     throttled: AtomicU64,
+    /// IAM requests in flight per account now, and the most there ever were.
+    in_flight: Mutex<HashMap<String, (u64, u64)>>,
 }
 
 /// A running stand-in: its URL, its state, and what it counted.
@@ -139,9 +141,20 @@ impl StandIn {
         self.counters.throttled.load(Ordering::Relaxed)
     }
 
+    /// The most IAM requests that were ever in flight at once in `account`.
+    pub fn max_iam_in_flight(&self, account: &str) -> u64 {
+        self.counters
+            .in_flight
+            .lock()
+            .unwrap()
+            .get(account)
+            .map_or(0, |(_, max)| *max)
+    }
+
     pub fn reset_counters(&self) {
         self.counters.calls.lock().unwrap().clear();
         self.counters.throttled.store(0, Ordering::Relaxed);
+        self.counters.in_flight.lock().unwrap().clear();
     }
 
     async fn serve(self, listener: std::net::TcpListener, config: StandInConfig) {
@@ -211,7 +224,16 @@ impl StandIn {
             let (status, xml) = self.sts(&action, &form, &account);
             return (status, "text/xml", xml);
         }
+        {
+            let mut flights = self.counters.in_flight.lock().unwrap();
+            let (now, max) = flights.entry(account.clone()).or_default();
+            *now += 1;
+            *max = (*max).max(*now);
+        }
         tokio::time::sleep(config.iam_latency).await;
+        if let Some((now, _)) = self.counters.in_flight.lock().unwrap().get_mut(&account) {
+            *now -= 1;
+        }
         self.count(&format!("iam:{action}"));
         if is_mutating(&action)
             && let Some(rate) = config.iam_writes_per_second
