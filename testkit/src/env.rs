@@ -247,3 +247,22 @@ impl TestEnv {
         (self.roles().await, self.table_items().await)
     }
 }
+
+/// The service in the emulator's default account (`own`'s clients) with a
+/// table of its own, set up, and `extra` settings: for tests that reach other
+/// accounts through their provisioner roles.
+pub async fn home_service(
+    own: &AwsClients,
+    extra: &[(&str, &str)],
+) -> (Arc<Settings>, GrantService, TestClock) {
+    let mut settings = settings_for("123456789012", extra);
+    settings.table_name = format!("home-{}", fresh_account());
+    let settings = Arc::new(settings);
+    audit_grants::wiring::setup(own, &settings)
+        .await
+        .expect("setup");
+    let identity: Arc<dyn CallerIdentity> = Arc::new(StsIdentity::new(own.sts.clone()));
+    let clock = TestClock::at(Utc::now());
+    let service = TestEnv::service_over(own, &settings, &identity, &clock);
+    (settings, service, clock)
+}

@@ -3,11 +3,8 @@
 
 use crate::common;
 
-use std::sync::Arc;
-
 use audit_grants::domain::{GrantStatus, Ticket};
 use audit_grants::error::ErrorCode;
-use audit_grants::ports::CallerIdentity;
 use common::*;
 use serde_json::json;
 
@@ -19,15 +16,7 @@ async fn a_grant_in_a_listed_target_account_is_made_and_torn_down_there() {
     let own = default_account_clients(&calls).await;
     let (target, target_clients) = target_account_with_provisioner(OWN).await;
 
-    let table = format!("xacct-{}", fresh_account());
-    let mut settings = settings_for(OWN, &[("TARGET_ACCOUNTS", &target)]);
-    settings.table_name = table;
-    let settings = Arc::new(settings);
-    audit_grants::wiring::setup(&own, &settings).await.unwrap();
-    let identity: Arc<dyn CallerIdentity> =
-        Arc::new(audit_grants::aws::sts::StsIdentity::new(own.sts.clone()));
-    let clock = TestClock::at(chrono::Utc::now());
-    let service = TestEnv::service_over(&own, &settings, &identity, &clock);
+    let (_, service, _) = home_service(&own, &[("TARGET_ACCOUNTS", &target)]).await;
 
     let ticket_text = format!("XACCT:{}", fresh_account());
     let ticket = Ticket::parse(&ticket_text).unwrap();

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use audit_grants::aws::AwsClients;
 use audit_grants::domain::{GrantStatus, Ticket};
-use audit_grants::ports::{CallerIdentity, GrantStore};
+use audit_grants::ports::GrantStore;
 use audit_grants::service::{GrantService, Mode};
 use common::*;
 use serde_json::json;
@@ -34,17 +34,11 @@ async fn engagement() -> Engagement {
         .map(|(a, _)| a.as_str())
         .collect::<Vec<_>>()
         .join(",");
-    let mut settings = settings_for(
-        OWN,
+    let (settings, service, clock) = home_service(
+        &own,
         &[("TARGET_ACCOUNTS", &listed), ("AWS_REGION", "eu-west-1")],
-    );
-    settings.table_name = format!("multi-{}", fresh_account());
-    let settings = Arc::new(settings);
-    audit_grants::wiring::setup(&own, &settings).await.unwrap();
-    let identity: Arc<dyn CallerIdentity> =
-        Arc::new(audit_grants::aws::sts::StsIdentity::new(own.sts.clone()));
-    let clock = TestClock::at(chrono::Utc::now());
-    let service = TestEnv::service_over(&own, &settings, &identity, &clock);
+    )
+    .await;
     Engagement {
         own,
         targets,
