@@ -319,6 +319,25 @@ async function compare() {
   }
 }
 
+/** Writes the generated boundary to `out`, or with --check fails if the file differs; an invalid one fails either way. */
+function writeOrCheck(out, text, problems, command) {
+  if (problems.length) {
+    console.error(`INVALID boundary:\n  ${problems.join('\n  ')}`)
+    process.exit(1)
+  }
+  if (flag('check')) {
+    const current = fs.existsSync(out) ? fs.readFileSync(out, 'utf8') : ''
+    if (current !== text) {
+      console.error(`${out} is not what ${command} generates: run it and commit the result`)
+      process.exit(1)
+    }
+    console.log(`${out} is up to date`)
+  } else {
+    fs.writeFileSync(out, text)
+    console.log(`wrote ${out}`)
+  }
+}
+
 const isMain = process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname)
 if (isMain && flag('compare')) {
   await compare()
@@ -328,21 +347,7 @@ if (isMain && flag('compare')) {
   const problems = boundaryProblems(document)
   const text = JSON.stringify(document, null, 2) + '\n'
   console.log(`read-only shape: ${closed.length} services; size ${serialisedLength(document)} characters (limit ${MANAGED_POLICY_MAX_CHARS})`)
-  if (problems.length) {
-    console.error(`INVALID boundary:\n  ${problems.join('\n  ')}`)
-    process.exit(1)
-  }
-  if (flag('check')) {
-    const current = fs.existsSync(out) ? fs.readFileSync(out, 'utf8') : ''
-    if (current !== text) {
-      console.error(`${out} is not what make-boundary.mjs --shape read-only generates: run it and commit the result`)
-      process.exit(1)
-    }
-    console.log(`${out} is up to date`)
-  } else {
-    fs.writeFileSync(out, text)
-    console.log(`wrote ${out}`)
-  }
+  writeOrCheck(out, text, problems, 'make-boundary.mjs --shape read-only')
 } else if (isMain) {
   const out = option('out', path.join(HERE, '..', '..', 'src', 'permissions-boundary.json'))
   const { document, union, closed, skipped } = await generate()
@@ -353,19 +358,5 @@ if (isMain && flag('compare')) {
   console.log(`${await catalogVersion()}; managed policies: ${managedPolicies().source}`)
   console.log(`closed services (${closed.length}): ${closed.join(' ')}\nnot closed (did not fit): ${skipped.join(' ') || '-'}\n`+`allow entries: ${st[1].Action.length}; deny entries: ${st[2].Action.length}`)
   console.log(`size: ${size} characters (limit ${MANAGED_POLICY_MAX_CHARS}); preset actions considered: ${union.size}`)
-  if (problems.length) {
-    console.error(`INVALID boundary:\n  ${problems.join('\n  ')}`)
-    process.exit(1)
-  }
-  if (flag('check')) {
-    const current = fs.existsSync(out) ? fs.readFileSync(out, 'utf8') : ''
-    if (current !== text) {
-      console.error(`${out} is not what make-boundary.mjs generates: run it and commit the result`)
-      process.exit(1)
-    }
-    console.log(`${out} is up to date`)
-  } else {
-    fs.writeFileSync(out, text)
-    console.log(`wrote ${out}`)
-  }
+  writeOrCheck(out, text, problems, 'make-boundary.mjs')
 }
