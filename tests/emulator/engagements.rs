@@ -103,6 +103,21 @@ async fn an_engagement_across_three_accounts_is_granted_extended_mended_and_revo
         3,
         "{profile}"
     );
+    // Read as the AWS CLI reads ~/.aws/config (botocore's own parser): one
+    // profile per account, each complete.
+    let parsed = botocore_profiles(profile);
+    assert_eq!(parsed.as_object().unwrap().len(), 3, "{parsed}");
+    for (account, role) in [OWN, &t1.0, &t2.0].iter().zip(&grant.roles) {
+        let name = format!(
+            "profile audit-{}-{account}",
+            ticket_text.replace(':', "_3a")
+        );
+        let p = &parsed[name.as_str()];
+        assert_eq!(p["role_arn"], json!(role.role_arn), "{parsed}");
+        assert_eq!(p["external_id"], json!(grant.external_id.as_str()));
+        assert_eq!(p["region"], json!("eu-west-1"));
+        assert_eq!(p["source_profile"], json!("default"));
+    }
 
     // The record holds every role, read back from DynamoDB.
     let store = audit_grants::wiring::grant_store(&e.own_clients(), &e.settings);
@@ -159,4 +174,26 @@ impl Engagement {
     fn own_clients(&self) -> AwsClients {
         self.own.clone()
     }
+}
+
+/// `profile` parsed by botocore's config loader (the AWS CLI's), from the
+/// project's Python environment: `{"profile <name>": {key: value}}`.
+fn botocore_profiles(profile: &str) -> serde_json::Value {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), profile).unwrap();
+    let python = project_dir().join(".venv/bin/python");
+    let out = std::process::Command::new(python)
+        .args([
+            "-c",
+            "import json, sys, botocore.configloader as c; print(json.dumps(c.raw_config_parse(sys.argv[1])))",
+        ])
+        .arg(file.path())
+        .output()
+        .expect("the project's Python environment (scripts/venv.sh)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
 }
