@@ -1,6 +1,7 @@
 //! audit-grants: time-boxed, least-privilege, cross-account access for external
 //! auditors, granted on request and reliably taken away.
 
+pub mod access;
 pub mod aws;
 pub mod cli;
 pub mod command;

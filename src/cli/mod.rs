@@ -120,6 +120,26 @@ pub enum CliCommand {
     /// Print the permissions-boundary policy document (as `setup` creates it and
     /// the SAM templates deploy it).
     BoundaryPolicy,
+    /// For the auditor, with their own credentials: assume the granted role(s)
+    /// as the handed-over profile does, and check that access is as granted.
+    /// Exit 0 only when it is.
+    #[command(group = clap::ArgGroup::new("role").required(true).args(["profile", "role_arn"]))]
+    CheckAccess {
+        /// The handed-over profile (for several accounts: the ticket's profile
+        /// name without the account, to check every `<name>-<account>`).
+        #[arg(long)]
+        profile: Option<String>,
+        /// The role to check (repeat for several accounts).
+        #[arg(long = "role-arn", requires = "external_id")]
+        role_arn: Vec<String>,
+        #[arg(long, requires = "role_arn")]
+        external_id: Option<String>,
+        /// The session's source identity (default: your user or session name).
+        #[arg(long)]
+        source_identity: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Tear down what is due as of a time (default now).
     Sweep {
         #[arg(long)]
@@ -160,6 +180,16 @@ pub async fn run(cli: Cli) -> ExitCode {
             &crate::policy::permissions_boundary(),
         ));
         return ExitCode::SUCCESS;
+    }
+    if let CliCommand::CheckAccess {
+        profile,
+        role_arn,
+        external_id,
+        source_identity,
+        json,
+    } = cli.command
+    {
+        return check_access(profile, role_arn, external_id, source_identity, json).await;
     }
     let settings = match Settings::from_env() {
         Ok(s) => Arc::new(s),
@@ -207,7 +237,10 @@ pub async fn run(cli: Cli) -> ExitCode {
 /// other trigger's, and whether to print JSON.
 fn command_of(cli: CliCommand, now: DateTime<Utc>) -> Result<(Command, bool), Error> {
     Ok(match cli {
-        CliCommand::Setup { .. } | CliCommand::BoundaryPolicy | CliCommand::Invoke { .. } => {
+        CliCommand::Setup { .. }
+        | CliCommand::BoundaryPolicy
+        | CliCommand::Invoke { .. }
+        | CliCommand::CheckAccess { .. } => {
             unreachable!("not a service command")
         }
         CliCommand::Grant {
@@ -353,6 +386,67 @@ async fn execute(function: &Function, cli: CliCommand) -> Result<ExitCode, Error
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `check-access`: no settings, no table; only the auditor's credentials.
+async fn check_access(
+    profile: Option<String>,
+    role_arns: Vec<String>,
+    external_id: Option<String>,
+    source_identity: Option<String>,
+    json: bool,
+) -> ExitCode {
+    use crate::access::{Source, check, render, targets_from_profiles, targets_from_role_arns};
+    let targets = match (profile, external_id) {
+        (Some(name), _) => {
+            let set = aws_config::profile::load(
+                &aws_types::os_shim_internal::Fs::real(),
+                &aws_types::os_shim_internal::Env::real(),
+                &Default::default(),
+                None,
+            )
+            .await;
+            match set {
+                Ok(set) => targets_from_profiles(&set, &name),
+                Err(e) => Err(format!("reading your AWS config file: {e}")),
+            }
+        }
+        (None, Some(external_id)) => targets_from_role_arns(&role_arns, &external_id),
+        (None, None) => unreachable!("clap requires --profile or --role-arn with --external-id"),
+    };
+    let targets = match targets {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: check-access: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut with_conf = Vec::with_capacity(targets.len());
+    for target in targets {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .retry_config(crate::aws::retry_config())
+            .timeout_config(crate::aws::timeout_config());
+        if let Source::Profile(p) = &target.source {
+            loader = loader.profile_name(p);
+        }
+        if let Some(region) = &target.region {
+            loader = loader.region(aws_config::Region::new(region.clone()));
+        }
+        let conf = loader.load().await;
+        with_conf.push((target, conf));
+    }
+    let now = chrono::Utc::now();
+    let report = check(&with_conf, source_identity.as_deref(), now).await;
+    if json {
+        print_json(&crate::service::to_json(&report));
+    } else {
+        print!("{}", render(&report, now));
+    }
+    if report.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 fn read_input(file: &str) -> anyhow::Result<String> {

@@ -598,10 +598,12 @@ impl Grant {
                     .map(|region| format!("region = {region}\n"))
                     .unwrap_or_default();
                 format!(
-                    "[profile {}]\nrole_arn = {}\nexternal_id = {}\nrole_session_name = {session}\nsource_profile = default\n{region}",
+                    "[profile {}]\nrole_arn = {}\nexternal_id = {}\nrole_session_name = {session}\nsource_profile = default\n{region}audit_grants_window = {}/{}\n",
                     self.profile_name(&r.account),
                     r.role_arn,
-                    self.external_id
+                    self.external_id,
+                    format_timestamp(self.window.start()),
+                    format_timestamp(self.window.end()),
                 )
             })
             .collect::<Vec<_>>()
