@@ -68,6 +68,11 @@ impl CallError {
         )
     }
 
+    /// No answer from AWS because the SDK found no credentials to sign with.
+    fn is_missing_credentials(&self) -> bool {
+        self.code.is_none() && self.message.to_ascii_lowercase().contains("credential")
+    }
+
     /// `code: message`, as AWS said it.
     pub fn said(&self) -> String {
         match &self.code {
@@ -184,7 +189,7 @@ pub fn diagnose_assume(err: &CallError, ctx: &AssumeContext<'_>) -> Problem {
     if err.is_throttling() {
         return throttled(ASSUME, err);
     }
-    if err.is_bad_credentials() || err.code.is_none() {
+    if err.is_bad_credentials() || err.is_missing_credentials() {
         return credentials(ASSUME, err);
     }
     if err.code() == "ValidationError" && err.message.to_ascii_lowercase().contains("externalid") {
@@ -323,7 +328,10 @@ pub fn diagnose_caller(err: &CallError) -> Problem {
     if err.is_throttling() {
         return throttled("sts:GetCallerIdentity", err);
     }
-    credentials("sts:GetCallerIdentity", err)
+    if err.is_bad_credentials() || err.is_missing_credentials() {
+        return credentials("sts:GetCallerIdentity", err);
+    }
+    unexpected("sts:GetCallerIdentity", err)
 }
 
 /// What a preset read with the role's session came to: `None` when it worked.
@@ -600,6 +608,14 @@ mod tests {
         assert_eq!(
             diagnose_caller(&CallError::new("ExpiredToken", "x")).finding,
             Finding::Credentials
+        );
+        let garbled = CallError {
+            code: None,
+            message: "error parsing XML: no root element (500)".into(),
+        };
+        assert_eq!(
+            diagnose_assume(&garbled, &ctx(&own, None)).finding,
+            Finding::Unexpected
         );
     }
 

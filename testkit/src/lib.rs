@@ -13,6 +13,7 @@ mod accounts;
 mod env;
 pub mod faults;
 mod fixtures;
+mod gate;
 pub mod http1;
 mod proxy;
 pub mod runtime_api;
@@ -21,6 +22,7 @@ pub mod standin;
 pub use accounts::*;
 pub use env::*;
 pub use fixtures::*;
+pub use gate::*;
 pub use proxy::*;
 
 pub use faults::{Fault, FaultInjector};

@@ -4,6 +4,7 @@
 
 use testkit as common;
 
+mod auditor;
 mod cli;
 mod cross_account;
 mod engagements;

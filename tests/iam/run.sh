@@ -18,12 +18,7 @@ if [ -z "$docs" ] || [ ! -f "$docs" ]; then
 fi
 docs="$(cd "$(dirname "$docs")" && pwd)/$(basename "$docs")"
 
-stamp="$here/node_modules/.package-lock.sha256"
-want="$(sha256sum "$here/package-lock.json" | cut -d' ' -f1)"
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  (cd "$here" && npm ci --silent --ignore-scripts --no-audit --no-fund) || { echo "npm ci failed" >&2; exit 1; }
-  echo "$want" > "$stamp"
-fi
+"$here/install.sh" || exit 1
 
 export TZ=UTC
 status=0
