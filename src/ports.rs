@@ -138,6 +138,12 @@ pub trait RoleProvisioner: Send + Sync {
         name: &str,
     ) -> Result<Option<ObservedRole>, ProvisionError>;
 
+    /// Opens, ahead of the work, what acting in `accounts` for `label` (a
+    /// ticket) needs, so that it overlaps with the record's write: the
+    /// provisioner sessions in other target accounts. Failures are left to
+    /// the work itself to report.
+    async fn prepare(&self, _accounts: &[AccountId], _label: &str) {}
+
     /// Creates the role, or brings this ticket's existing role to `spec`
     /// (a retry after a crash).
     async fn provision(&self, spec: &RoleSpec) -> Result<ProvisionedRole, ProvisionError>;

@@ -122,6 +122,10 @@ async fn a_sweep_holds_every_account_of_a_grant_to_one_teardown_at_a_time() {
         .await
         .unwrap();
     assert_eq!(report.torn_down.len(), 2, "{report:?}");
-    assert_eq!(standin.max_iam_in_flight("444444444444"), 1);
+    // One teardown at a time there (a teardown itself sends up to four
+    // requests for its role at once: the session deny, trust-no-one and the
+    // two listings).
+    assert_eq!(standin.max_roles_in_flight("444444444444"), 1);
+    assert!(standin.max_iam_in_flight("444444444444") > 1);
     assert_eq!(standin.role_count(), 0);
 }

@@ -8,6 +8,7 @@ use aws_sdk_iam::Client;
 use aws_sdk_iam::config::{Credentials, SharedCredentialsProvider};
 use aws_sdk_iam::types::Tag;
 use chrono::{DateTime, Utc};
+use futures_util::future::join_all;
 
 use super::{aws_error, error_code};
 use crate::domain::AccountId;
@@ -28,6 +29,35 @@ pub struct IamRoles {
     /// account): teardown puts it back on a role of ours that lost it, since
     /// the function may write only to roles that carry it.
     boundary: crate::config::BoundaryArn,
+    /// Provisioner sessions in other accounts, per (account, label), until
+    /// shortly before they expire: opened by `prepare` while the record is
+    /// written, used by the work that follows.
+    sessions: SessionCache,
+}
+
+/// A provisioner session being opened or open: one `AssumeRole` however many
+/// callers ask at once.
+type SessionCell = Arc<tokio::sync::OnceCell<(Client, std::time::SystemTime)>>;
+
+#[derive(Default)]
+struct SessionCache(std::sync::Mutex<std::collections::HashMap<(AccountId, String), SessionCell>>);
+
+/// A session is reused only while it has this much time left.
+const SESSION_MARGIN: std::time::Duration = std::time::Duration::from_secs(120);
+
+impl SessionCache {
+    /// The cell for (account, label): the open session if it has time left,
+    /// or a fresh cell. Expired entries are dropped on the way.
+    fn cell(&self, account: &AccountId, label: &str) -> SessionCell {
+        let now = std::time::SystemTime::now();
+        let fresh =
+            |(_, expires): &(Client, std::time::SystemTime)| *expires > now + SESSION_MARGIN;
+        let mut map = self.0.lock().expect("not poisoned");
+        map.retain(|_, cell| cell.get().is_none_or(fresh));
+        map.entry((account.clone(), label.to_owned()))
+            .or_default()
+            .clone()
+    }
 }
 
 fn is_code<E: aws_sdk_iam::error::ProvideErrorMetadata>(e: &E, code: &str) -> bool {
@@ -53,6 +83,7 @@ impl IamRoles {
             identity,
             provisioner_role_name,
             boundary,
+            sessions: SessionCache::default(),
         }
     }
 
@@ -64,6 +95,20 @@ impl IamRoles {
         if &caller.account == target {
             return Ok(self.iam.clone());
         }
+        let cell = self.sessions.cell(target, label);
+        let (client, _) = cell
+            .get_or_try_init(|| self.open_session(&caller, target, label))
+            .await?;
+        Ok(client.clone())
+    }
+
+    /// `sts:AssumeRole` into the provisioner role of `target`.
+    async fn open_session(
+        &self,
+        caller: &crate::ports::Caller,
+        target: &AccountId,
+        label: &str,
+    ) -> anyhow::Result<(Client, std::time::SystemTime)> {
         let role_arn = format!(
             "arn:{}:iam::{target}:role/{}",
             caller.partition, self.provisioner_role_name
@@ -82,11 +127,13 @@ impl IamRoles {
         let c = out
             .credentials()
             .ok_or_else(|| anyhow::anyhow!("sts:AssumeRole {role_arn} returned no credentials"))?;
+        let expires = std::time::SystemTime::try_from(*c.expiration())
+            .unwrap_or_else(|_| std::time::SystemTime::now());
         let creds = Credentials::new(
             c.access_key_id(),
             c.secret_access_key(),
             Some(c.session_token().to_owned()),
-            std::time::SystemTime::try_from(*c.expiration()).ok(),
+            Some(expires),
             "audit-grants-provisioner",
         );
         let conf = self
@@ -95,7 +142,7 @@ impl IamRoles {
             .to_builder()
             .credentials_provider(SharedCredentialsProvider::new(creds))
             .build();
-        Ok(Client::from_conf(conf))
+        Ok((Client::from_conf(conf), expires))
     }
 
     /// The preset and the window deny: independent, so one round trip.
@@ -389,6 +436,10 @@ async fn remove_everything_and_delete(iam: &Client, name: &str) -> Result<(), Pr
 
 #[async_trait]
 impl RoleProvisioner for IamRoles {
+    async fn prepare(&self, accounts: &[AccountId], label: &str) {
+        join_all(accounts.iter().map(|a| self.client_for(a, label))).await;
+    }
+
     async fn list_roles(
         &self,
         target: &AccountId,
@@ -628,10 +679,24 @@ impl RoleProvisioner for IamRoles {
                 Err(e) => return Err(aws_error("iam:PutRolePermissionsBoundary", e).into()),
             }
         }
-        // 1. End every session issued until now. If the deny cannot be put (the
-        // role's inline-policy quota filled out of band, say), the rest still
-        // runs: a deleted role leaves its sessions nothing.
-        let deny = put_session_deny(&iam, name, now).await;
+        // 1. End every session issued until now, and trust no one, together;
+        // what the role carries is listed alongside (reads only). Nothing is
+        // detached or deleted before both are in place. If the deny cannot be
+        // put (the role's inline-policy quota filled out of band, say), the
+        // rest still runs: a deleted role leaves its sessions nothing.
+        let trust_no_one = async {
+            iam.update_assume_role_policy()
+                .role_name(name)
+                .policy_document(policy::trust_no_one().to_json())
+                .send()
+                .await
+        };
+        let (deny, trust, attached, inline) = tokio::join!(
+            put_session_deny(&iam, name, now),
+            trust_no_one,
+            attached_policies(&iam, name),
+            inline_policies(&iam, name),
+        );
         match &deny {
             Err(e) if gone(e) => return Ok(TornDown::NothingFound), // the role is already gone
             Err(e) => {
@@ -639,19 +704,34 @@ impl RoleProvisioner for IamRoles {
             }
             Ok(()) => {}
         }
-        // 2. Trust no one.
-        match iam
-            .update_assume_role_policy()
-            .role_name(name)
-            .policy_document(policy::trust_no_one().to_json())
-            .send()
-            .await
-        {
+        match trust {
             Ok(_) => {}
             Err(e) if gone(&e) => return Ok(TornDown::NothingFound),
             Err(e) => return Err(aws_error("iam:UpdateAssumeRolePolicy", e).into()),
         }
-        // 3–5. Detach, delete inline policies (the session deny last), delete.
+        // 2. Detach every managed policy and delete every inline policy but
+        // the session deny, all at once; 3. the session deny, last; 4. the role.
+        let inline: Vec<String> = inline?
+            .into_iter()
+            .filter(|n| n != REVOKE_SESSIONS_POLICY_NAME)
+            .collect();
+        let attached = attached?;
+        let detaches = join_all(attached.iter().map(|arn| detach(&iam, name, arn)));
+        let deletes = join_all(inline.iter().map(|p| delete_inline(&iam, name, p)));
+        let (detached, deleted) = tokio::join!(detaches, deletes);
+        detached
+            .into_iter()
+            .chain(deleted)
+            .collect::<Result<Vec<()>, _>>()?;
+        delete_inline(&iam, name, REVOKE_SESSIONS_POLICY_NAME).await?;
+        match iam.delete_role().role_name(name).send().await {
+            Ok(_) => return Ok(TornDown::Deleted),
+            Err(e) if gone(&e) => return Ok(TornDown::Deleted),
+            // Something was added while we worked, or an instance profile
+            // holds the role: list again and remove everything, one by one.
+            Err(e) if is_code(&e, "DeleteConflict") => {}
+            Err(e) => return Err(aws_error("iam:DeleteRole", e).into()),
+        }
         remove_everything_and_delete(&iam, name).await?;
         Ok(TornDown::Deleted)
     }

@@ -33,12 +33,24 @@ impl Created {
 impl GrantService {
     /// Creates the grant a request asks for; a replay of the same request returns
     /// the grant as it is. Nothing is written unless the request is valid.
+    ///
+    /// The claim comes first: a conditional write that only a new ticket
+    /// passes. The record is read only when that write loses (a replay, a
+    /// concurrent delivery, an ended ticket), or when the request no longer
+    /// passes today's rules (a replay whose start is now in the past is
+    /// answered from the record). Other target accounts' provisioner sessions
+    /// are opened while the claim is in flight.
     pub async fn create(&self, body: &GrantRequestBody, origin: &Origin) -> Result<Created> {
         let ticket = body.ticket()?;
-        if let Some(existing) = self.store.get(&ticket).await.map_err(store_err)? {
-            return self.redeliver(existing, body, origin).await;
-        }
-        let request = self.parse_request(body).await?;
+        let request = match self.parse_request(body).await {
+            Ok(request) => request,
+            Err(rejected) => {
+                return match self.store.get(&ticket).await.map_err(store_err)? {
+                    Some(existing) => self.redeliver(existing, body, origin).await,
+                    None => Err(rejected),
+                };
+            }
+        };
         let grant = self.new_pending_grant(request).await?;
         let event = HistoryEvent {
             at: grant.created_at,
@@ -48,7 +60,12 @@ impl GrantService {
             version: grant.version,
             origin: Some(origin.clone()),
         };
-        match self.store.insert(&grant, &event).await {
+        let accounts: Vec<AccountId> = grant.accounts().cloned().collect();
+        let (inserted, ()) = tokio::join!(
+            self.store.insert(&grant, &event),
+            self.provisioner.prepare(&accounts, grant.ticket.as_str())
+        );
+        match inserted {
             Ok(()) => {}
             Err(StoreError::AlreadyExists) => {
                 // A concurrent delivery of the same ticket won the race, or a

@@ -117,7 +117,13 @@ impl GrantService {
                         None => t,
                     })
                 };
-                match self.commit(&grant, step).await {
+                // Other accounts' provisioner sessions open while the claim is written.
+                let accounts: Vec<_> = grant.accounts().cloned().collect();
+                let (claimed, ()) = tokio::join!(
+                    self.commit(&grant, step),
+                    self.provisioner.prepare(&accounts, grant.ticket.as_str())
+                );
+                match claimed {
                     Ok(g) => g,
                     Err(e) if e.lost_race() => continue,
                     Err(e) => return Err(e.into()),

@@ -35,9 +35,28 @@ impl Intercept for MotoAccount {
 /// Records every AWS operation a client sends (`iam:CreateRole`,
 /// `dynamodb:TransactWriteItems`…), in order.
 #[derive(Debug, Clone, Default)]
-pub struct CallLog(pub Arc<Mutex<Vec<String>>>, pub Arc<Mutex<Vec<String>>>);
+pub struct CallLog(
+    pub Arc<Mutex<Vec<String>>>,
+    pub Arc<Mutex<Vec<String>>>,
+    /// `sent OP[:PolicyName]` and `done OP[:PolicyName]`, in the order they
+    /// happened: what ran before what, and what overlapped.
+    pub Arc<Mutex<Vec<String>>>,
+);
+
+/// The operation's label, kept in its config bag from send to completion.
+#[derive(Debug, Clone)]
+struct OpLabel(String);
+
+impl aws_smithy_types::config_bag::Storable for OpLabel {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+}
 
 impl CallLog {
+    /// Every send and completion since the last call, in order (see the field).
+    pub fn take_events(&self) -> Vec<String> {
+        std::mem::take(&mut *self.2.lock().unwrap())
+    }
+
     pub fn take(&self) -> Vec<String> {
         std::mem::take(&mut *self.0.lock().unwrap())
     }
@@ -58,9 +77,10 @@ impl Intercept for CallLog {
         &self,
         ctx: &aws_sdk_iam::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
         _rc: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
+        cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let req = ctx.request();
+        let mut policy = None;
         let op = if let Some(target) = req.headers().get("x-amz-target") {
             let service = if target.starts_with("secretsmanager") {
                 "secretsmanager"
@@ -86,9 +106,31 @@ impl Intercept for CallLog {
             if service == "sts" {
                 self.1.lock().unwrap().push(url_decode(&body));
             }
+            policy = body
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("PolicyName="))
+                .map(url_decode);
             format!("{service}:{action}")
         };
+        let label = match policy {
+            Some(p) => format!("{op}:{p}"),
+            None => op.clone(),
+        };
+        self.2.lock().unwrap().push(format!("sent {label}"));
+        cfg.interceptor_state().store_put(OpLabel(label));
         self.0.lock().unwrap().push(op);
+        Ok(())
+    }
+
+    fn read_after_execution(
+        &self,
+        _ctx: &aws_sdk_iam::config::interceptors::FinalizerInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(OpLabel(label)) = cfg.load::<OpLabel>() {
+            self.2.lock().unwrap().push(format!("done {label}"));
+        }
         Ok(())
     }
 }

@@ -77,8 +77,17 @@ struct State {
 struct Counters {
     calls: Mutex<BTreeMap<String, u64>>,
     throttled: AtomicU64,
-    /// IAM requests in flight per account now, and the most there ever were.
-    in_flight: Mutex<HashMap<String, (u64, u64)>>,
+    /// IAM requests in flight per account.
+    in_flight: Mutex<HashMap<String, InFlight>>,
+}
+
+/// IAM requests in flight in one account: per role name now, and the most
+/// requests, and the most distinct roles, there ever were at once.
+#[derive(Default)]
+struct InFlight {
+    by_role: HashMap<String, u64>,
+    max_requests: u64,
+    max_roles: u64,
 }
 
 /// A running stand-in: its URL, its state, and what it counted.
@@ -148,7 +157,18 @@ impl StandIn {
             .lock()
             .unwrap()
             .get(account)
-            .map_or(0, |(_, max)| *max)
+            .map_or(0, |f| f.max_requests)
+    }
+
+    /// The most distinct roles IAM requests were in flight for at once in
+    /// `account` (requests naming no role count as one of their own).
+    pub fn max_roles_in_flight(&self, account: &str) -> u64 {
+        self.counters
+            .in_flight
+            .lock()
+            .unwrap()
+            .get(account)
+            .map_or(0, |f| f.max_roles)
     }
 
     pub fn reset_counters(&self) {
@@ -224,15 +244,23 @@ impl StandIn {
             let (status, xml) = self.sts(&action, &form, &account);
             return (status, "text/xml", xml);
         }
+        let role = form.get("RoleName").cloned().unwrap_or_default();
         {
             let mut flights = self.counters.in_flight.lock().unwrap();
-            let (now, max) = flights.entry(account.clone()).or_default();
-            *now += 1;
-            *max = (*max).max(*now);
+            let f = flights.entry(account.clone()).or_default();
+            *f.by_role.entry(role.clone()).or_default() += 1;
+            let requests: u64 = f.by_role.values().sum();
+            f.max_requests = f.max_requests.max(requests);
+            f.max_roles = f.max_roles.max(f.by_role.len() as u64);
         }
         tokio::time::sleep(config.iam_latency).await;
-        if let Some((now, _)) = self.counters.in_flight.lock().unwrap().get_mut(&account) {
-            *now -= 1;
+        if let Some(f) = self.counters.in_flight.lock().unwrap().get_mut(&account)
+            && let Some(n) = f.by_role.get_mut(&role)
+        {
+            *n -= 1;
+            if *n == 0 {
+                f.by_role.remove(&role);
+            }
         }
         self.count(&format!("iam:{action}"));
         if is_mutating(&action)

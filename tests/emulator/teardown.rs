@@ -88,6 +88,7 @@ async fn teardown_runs_in_the_order_spec_md_gives() {
     let env = TestEnv::new().await;
     create(&env.service, &request("AUD-ORDER")).await.unwrap();
     env.calls.take();
+    env.calls.take_events();
     env.service
         .revoke(
             &Ticket::parse("AUD-ORDER").unwrap(),
@@ -96,27 +97,66 @@ async fn teardown_runs_in_the_order_spec_md_gives() {
         )
         .await
         .unwrap();
-    let iam: Vec<String> = env
+    let events: Vec<String> = env
         .calls
-        .take()
+        .take_events()
         .into_iter()
-        .filter(|c| c.starts_with("iam:"))
+        .filter(|c| c.contains(" iam:"))
         .collect();
+    let at = |e: &str| {
+        events
+            .iter()
+            .position(|x| x == e)
+            .unwrap_or_else(|| panic!("{e} in {events:#?}"))
+    };
+    let deny = "iam:PutRolePolicy:AWSRevokeOlderSessions";
+    let trust = "iam:UpdateAssumeRolePolicy";
+    // The ownership check first, alone.
+    assert_eq!(events[..2], ["sent iam:GetRole", "done iam:GetRole"]);
+    // The session deny and trust-no-one go out together (one round trip)…
+    assert!(at(&format!("sent {trust}")) < at(&format!("done {deny}")));
+    assert!(at(&format!("sent {deny}")) < at(&format!("done {trust}")));
+    // …and nothing is detached or deleted before both are in place.
+    let safe = at(&format!("done {deny}")).max(at(&format!("done {trust}")));
+    let removals = [
+        "iam:DetachRolePolicy",
+        "iam:DeleteRolePolicy:AuditGrantWindow",
+        "iam:DeleteRolePolicy:AWSRevokeOlderSessions",
+        "iam:DeleteRole",
+    ];
+    for r in removals {
+        assert!(
+            at(&format!("sent {r}")) > safe,
+            "{r} after the deny and trust-no-one: {events:#?}"
+        );
+    }
+    // The preset and the window deny go together; the session deny only once
+    // both are gone; the role last.
+    let sent_detach = at("sent iam:DetachRolePolicy");
+    let sent_window = at("sent iam:DeleteRolePolicy:AuditGrantWindow");
+    assert!(sent_detach < at("done iam:DeleteRolePolicy:AuditGrantWindow"));
+    assert!(sent_window < at("done iam:DetachRolePolicy"));
+    let both_gone =
+        at("done iam:DetachRolePolicy").max(at("done iam:DeleteRolePolicy:AuditGrantWindow"));
+    assert!(at("sent iam:DeleteRolePolicy:AWSRevokeOlderSessions") > both_gone);
+    assert!(at("sent iam:DeleteRole") > at("done iam:DeleteRolePolicy:AWSRevokeOlderSessions"));
+    let sent: Vec<_> = events.iter().filter(|e| e.starts_with("sent ")).collect();
+    assert_eq!(sent.len(), 9, "{events:#?}");
+    let mut levels = 0;
+    let mut open = 0;
+    for e in &events {
+        if e.starts_with("sent ") {
+            if open == 0 {
+                levels += 1;
+            }
+            open += 1;
+        } else {
+            open -= 1;
+        }
+    }
     assert_eq!(
-        iam,
-        [
-            "iam:GetRole",
-            "iam:PutRolePolicy",
-            "iam:UpdateAssumeRolePolicy",
-            "iam:ListAttachedRolePolicies",
-            "iam:DetachRolePolicy",
-            "iam:ListRolePolicies",
-            "iam:DeleteRolePolicy",
-            "iam:DeleteRolePolicy",
-            "iam:DeleteRole",
-        ],
-        "deny old sessions, trust no one, detach, delete the inline policies \
-         (AuditGrantWindow, then the session deny), delete the role"
+        levels, 5,
+        "GetRole; deny, trust-no-one and the listings; detach and window; session deny; role: {events:#?}"
     );
 }
 
