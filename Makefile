@@ -35,7 +35,8 @@ templates:
 unit:
 	$(CARGO) test --lib --test properties --test standin
 
-## Benchmarks with the release build against the emulator (figures in BENCHMARKS.md).
+## Benchmarks with the release build: round trips against the stand-in, start-up phases,
+## and cold start, latency and memory against the emulator (figures in BENCHMARKS.md).
 bench:
 	scripts/bench.sh
 

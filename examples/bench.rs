@@ -258,35 +258,52 @@ async fn main() {
         println!("- `{b}`: {:.2} MB ({bytes} bytes)", bytes as f64 / 1e6);
     }
 
-    println!("\n## Cold start ({runs} runs each, emulator on loopback)\n");
-    println!("| binary | to first `next` p50 | p90 | to first answer p50 | p90 |");
-    println!("| --- | --- | --- | --- | --- |");
-    for (name, path) in [
-        ("noop lambda_runtime", noop),
-        ("audit-grants (a grant)", bin),
-    ] {
-        let (mut ready, mut answered) = (vec![], vec![]);
-        for i in 0..runs {
+    println!(
+        "\n## Cold start ({runs} runs each, alternated with the do-nothing binary, emulator on loopback)\n"
+    );
+    let mut ready: [Vec<f64>; 2] = [vec![], vec![]];
+    let mut answered: [Vec<f64>; 2] = [vec![], vec![]];
+    for i in 0..runs {
+        for (k, path) in [noop, bin].into_iter().enumerate() {
             let api = RuntimeApi::start().await;
             let t0 = Instant::now();
             let _f = spawn(path, &api, &endpoint, &table);
             let at = api.wait_ready(WAIT).await;
-            ready.push(ms(at - t0));
+            ready[k].push(ms(at - t0));
             let event = if path == noop {
                 json!({})
             } else {
                 grant_event(&format!("COLD-{}-{i}", std::process::id()))
             };
             let _ = api.invoke(event, WAIT).await;
-            answered.push(ms(t0.elapsed()));
+            answered[k].push(ms(t0.elapsed()));
         }
+    }
+    println!("| binary | to first `next` p50 | p90 | to first answer p50 | p90 |");
+    println!("| --- | --- | --- | --- | --- |");
+    for (k, name) in ["noop lambda_runtime", "audit-grants (a grant)"]
+        .into_iter()
+        .enumerate()
+    {
         println!(
             "| {name} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms |",
-            percentile(&mut ready, 0.5),
-            percentile(&mut ready, 0.9),
-            percentile(&mut answered, 0.5),
-            percentile(&mut answered, 0.9)
+            percentile(&mut ready[k], 0.5),
+            percentile(&mut ready[k], 0.9),
+            percentile(&mut answered[k], 0.5),
+            percentile(&mut answered[k], 0.9)
         );
+    }
+    let (noop_p50, ours_p50) = (
+        percentile(&mut ready[0], 0.5),
+        percentile(&mut ready[1], 0.5),
+    );
+    println!(
+        "\nstart-up over the do-nothing binary (medians, to first `next`): {:+.1} ms, ratio {:.2}",
+        ours_p50 - noop_p50,
+        ours_p50 / noop_p50
+    );
+    if std::env::var_os("BENCH_COLD_ONLY").is_some() {
+        return;
     }
 
     println!("\n## Warm latency and memory ({warm} grants then {warm} revokes, one process)\n");

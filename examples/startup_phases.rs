@@ -5,7 +5,8 @@
 //!
 //! The phases are those of `main` and `lambda::run`, in order: the tracing
 //! subscriber, the settings, the SDK configuration (`aws_config` defaults:
-//! region and credential chains), the SDK clients, and the service's wiring.
+//! region and credential chains, and the HTTPS client with its root
+//! certificates: `TLS_TRUST`), the SDK clients, and the service's wiring.
 //! The tokio runtime is built before `main`'s first line, as in the function
 //! and in the do-nothing baseline alike.
 
@@ -24,12 +25,22 @@ async fn main() {
     lap("tracing", &mut t);
     let settings = audit_grants::config::Settings::from_env().expect("settings");
     lap("settings", &mut t);
-    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .retry_config(audit_grants::aws::retry_config())
-        .timeout_config(audit_grants::aws::timeout_config())
-        .load()
-        .await;
+    // `AwsClients::from_env_trusting`, as `lambda::run` calls it, without
+    // the clients (the next phase).
+    let conf = audit_grants::aws::sdk_config_from_env(settings.tls_aws_roots).await;
     lap("sdk_config", &mut t);
+    if std::env::var_os("PHASE_EACH_CLIENT").is_some() {
+        std::hint::black_box(aws_sdk_dynamodb::Client::new(&conf));
+        lap("dynamodb", &mut t);
+        std::hint::black_box(aws_sdk_iam::Client::new(&conf));
+        lap("iam", &mut t);
+        std::hint::black_box(aws_sdk_sts::Client::new(&conf));
+        lap("sts", &mut t);
+        std::hint::black_box(aws_sdk_secretsmanager::Client::new(&conf));
+        lap("secretsmanager", &mut t);
+        std::hint::black_box(aws_sdk_eventbridge::Client::new(&conf));
+        lap("eventbridge", &mut t);
+    }
     let clients = audit_grants::aws::AwsClients::from_conf(&conf);
     lap("clients", &mut t);
     let function = audit_grants::wiring::function(

@@ -156,6 +156,11 @@ pub struct SettingsArgs {
     /// throttles mutating calls per account).
     #[arg(long, env = "SWEEP_ACCOUNT_CONCURRENCY", value_name = "SWEEP_ACCOUNT_CONCURRENCY", default_value_t = DEFAULT_SWEEP_ACCOUNT_CONCURRENCY, value_parser = clap::value_parser!(u8).range(1..=32))]
     pub sweep_account_concurrency: u8,
+    /// Which root certificates TLS to AWS trusts: `aws` (the Amazon Trust
+    /// Services roots every AWS endpoint chains to, compiled in: nothing to
+    /// load at start) or `system` (the platform's store).
+    #[arg(long, env = "TLS_TRUST", value_name = "TLS_TRUST", default_value = "aws", value_parser = ["aws", "system"])]
+    pub tls_trust: String,
 }
 
 /// A comma-separated list of account IDs.
@@ -186,6 +191,8 @@ pub struct Settings {
     pub region: Option<String>,
     /// Where notifications go; `None`: none are recorded or sent.
     pub notify_event_bus: Option<String>,
+    /// Trust only the compiled-in AWS roots (`TLS_TRUST=aws`, the default).
+    pub tls_aws_roots: bool,
 }
 
 impl Settings {
@@ -257,6 +264,7 @@ impl Settings {
             sweep_account_concurrency: usize::from(args.sweep_account_concurrency),
             region: args.aws_region,
             notify_event_bus: args.notify_event_bus,
+            tls_aws_roots: args.tls_trust == "aws",
         })
     }
 }

@@ -9,12 +9,12 @@ use crate::domain::{NOTICE_SOURCE, Notice};
 use crate::ports::Notifier;
 
 pub struct EventBridgeNotifier {
-    client: Client,
+    client: super::Lazy<Client>,
     bus: String,
 }
 
 impl EventBridgeNotifier {
-    pub fn new(client: Client, bus: impl Into<String>) -> Self {
+    pub fn new(client: super::Lazy<Client>, bus: impl Into<String>) -> Self {
         EventBridgeNotifier {
             client,
             bus: bus.into(),

@@ -22,7 +22,7 @@ use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata};
 
 pub struct IamRoles {
     iam: Client,
-    sts: aws_sdk_sts::Client,
+    sts: super::Lazy<aws_sdk_sts::Client>,
     identity: Arc<dyn CallerIdentity>,
     provisioner_role_name: String,
     /// The boundary every grant role carries (the same path and name in every
@@ -72,7 +72,7 @@ fn gone<E: aws_sdk_iam::error::ProvideErrorMetadata>(e: &E) -> bool {
 impl IamRoles {
     pub fn new(
         iam: Client,
-        sts: aws_sdk_sts::Client,
+        sts: super::Lazy<aws_sdk_sts::Client>,
         identity: Arc<dyn CallerIdentity>,
         provisioner_role_name: String,
         boundary: crate::config::BoundaryArn,

@@ -10,12 +10,12 @@ use crate::ports::{Caller, CallerIdentity};
 /// `sts:GetCallerIdentity`, asked once and remembered.
 #[derive(Debug)]
 pub struct StsIdentity {
-    sts: aws_sdk_sts::Client,
+    sts: super::Lazy<aws_sdk_sts::Client>,
     cached: OnceCell<Caller>,
 }
 
 impl StsIdentity {
-    pub fn new(sts: aws_sdk_sts::Client) -> Self {
+    pub fn new(sts: super::Lazy<aws_sdk_sts::Client>) -> Self {
         StsIdentity {
             sts,
             cached: OnceCell::new(),

@@ -96,7 +96,7 @@ async fn route(
 /// The Lambda bootstrap: settings and clients built once, then one handler call
 /// per event. A bad setting stops start-up with one line.
 pub async fn run(settings: crate::config::Settings) -> std::process::ExitCode {
-    let clients = crate::aws::AwsClients::from_env().await;
+    let clients = crate::aws::AwsClients::from_env_trusting(settings.tls_aws_roots).await;
     let function =
         crate::wiring::function(&clients, Arc::new(settings), crate::metrics::Metrics::emf());
     let function = &function;

@@ -165,12 +165,15 @@ pub fn sign(secret: &[u8], body: &[u8]) -> String {
 pub struct WebhookAuth {
     source: Option<WebhookSecretSource>,
     bearer_token: Option<String>,
-    secrets: aws_sdk_secretsmanager::Client,
+    secrets: crate::aws::Lazy<aws_sdk_secretsmanager::Client>,
     keys: OnceCell<WebhookKeys>,
 }
 
 impl WebhookAuth {
-    pub fn new(settings: &Settings, secrets: aws_sdk_secretsmanager::Client) -> Self {
+    pub fn new(
+        settings: &Settings,
+        secrets: crate::aws::Lazy<aws_sdk_secretsmanager::Client>,
+    ) -> Self {
         WebhookAuth {
             source: settings.webhook_secret.clone(),
             bearer_token: settings.webhook_bearer_token.clone(),

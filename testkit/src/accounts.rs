@@ -174,26 +174,26 @@ pub async fn default_account_clients(log: &CallLog) -> AwsClients {
                 .interceptor(log.clone())
                 .build(),
         ),
-        sts: aws_sdk_sts::Client::from_conf(
+        sts: audit_grants::aws::Lazy::ready(aws_sdk_sts::Client::from_conf(
             aws_sdk_sts::config::Builder::from(&conf)
                 .interceptor(log.clone())
                 .build(),
-        ),
+        )),
         dynamodb: aws_sdk_dynamodb::Client::from_conf(
             aws_sdk_dynamodb::config::Builder::from(&conf)
                 .interceptor(log.clone())
                 .build(),
         ),
-        secrets: aws_sdk_secretsmanager::Client::from_conf(
+        secrets: audit_grants::aws::Lazy::ready(aws_sdk_secretsmanager::Client::from_conf(
             aws_sdk_secretsmanager::config::Builder::from(&conf)
                 .interceptor(log.clone())
                 .build(),
-        ),
-        events: aws_sdk_eventbridge::Client::from_conf(
+        )),
+        events: audit_grants::aws::Lazy::ready(aws_sdk_eventbridge::Client::from_conf(
             aws_sdk_eventbridge::config::Builder::from(&conf)
                 .interceptor(log.clone())
                 .build(),
-        ),
+        )),
     }
 }
 
@@ -220,10 +220,10 @@ pub async fn clients_with(account: &str, log: &CallLog, faults: &FaultInjector) 
     }
     AwsClients {
         iam: client!(aws_sdk_iam),
-        sts: client!(aws_sdk_sts),
+        sts: audit_grants::aws::Lazy::ready(client!(aws_sdk_sts)),
         dynamodb: client!(aws_sdk_dynamodb),
-        secrets: client!(aws_sdk_secretsmanager),
-        events: client!(aws_sdk_eventbridge),
+        secrets: audit_grants::aws::Lazy::ready(client!(aws_sdk_secretsmanager)),
+        events: audit_grants::aws::Lazy::ready(client!(aws_sdk_eventbridge)),
     }
 }
 

@@ -352,3 +352,29 @@ async fn a_provisioning_resumed_later_is_held_to_the_allowlists_as_they_are_then
     assert_eq!(h.iam.count(IamOp::Provision), 1, "never provisioned again");
     assert_eq!(h.iam.role_count(), 0);
 }
+
+#[tokio::test]
+async fn a_new_grant_is_claimed_without_reading_first_and_a_replay_reads_only_after_losing() {
+    let h = harness();
+    h.active("AUD-CLAIM").await;
+    // (The notices the commit wrote are taken out of the outbox once sent.)
+    let records = || -> Vec<StoreOp> {
+        h.store
+            .calls()
+            .into_iter()
+            .filter(|op| *op != StoreOp::Notices)
+            .collect()
+    };
+    assert_eq!(
+        records(),
+        [StoreOp::Insert, StoreOp::Update],
+        "claim, then the active record: no read"
+    );
+    let again = h.create(&request_json("AUD-CLAIM")).await.unwrap();
+    assert!(matches!(again, Created::Existing(_)));
+    assert_eq!(
+        records()[2..],
+        [StoreOp::Insert, StoreOp::Get],
+        "the claim lost, then the record answers"
+    );
+}
