@@ -244,7 +244,10 @@ async fn main() {
     let endpoint = std::env::var("AWS_ENDPOINT_URL")
         .expect("run through scripts/bench.sh (it starts the emulator)");
     let upstream = endpoint.trim_start_matches("http://").to_owned();
-    let bin = "target/release/audit-grants";
+    // BENCH_BIN: another build to compare (an earlier release, say).
+    let bin_path =
+        std::env::var("BENCH_BIN").unwrap_or_else(|_| "target/release/audit-grants".into());
+    let bin = bin_path.as_str();
     let noop = "target/release/examples/noop_lambda";
     let runs = env_or("BENCH_COLD_RUNS", 10);
     let warm = env_or("BENCH_WARM_GRANTS", 30);

@@ -14,7 +14,10 @@
 # BENCH_SWEEP_DUE (100), BENCH_LATENCY_MS (5), LEVEL_MS (50), LEVEL_RUNS (5).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --bin audit-grants --example noop_lambda --example levels --example startup_phases
+# The binary alone, as it ships: built together with examples, it would get
+# the features the dev-dependencies turn on (cargo unifies them).
+cargo build --release --bin audit-grants
+cargo build --release --example noop_lambda --example levels --example startup_phases
 cargo build --example bench
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -m), $(date -u +%F)"
 

@@ -199,3 +199,42 @@ async fn the_data_read_stays_refused_by_the_boundary_and_the_check_catches_a_rol
     assert_eq!(finding(&report), "data_read_allowed");
     assert_eq!(report["accounts"][0]["data_read"]["outcome"], "allowed");
 }
+
+#[tokio::test]
+async fn a_grant_across_accounts_is_checked_account_by_account_one_line_each() {
+    let own = common::default_account_clients(&common::CallLog::default()).await;
+    let targets = [
+        common::target_account_with_provisioner("123456789012")
+            .await
+            .0,
+        common::target_account_with_provisioner("123456789012")
+            .await
+            .0,
+    ];
+    let (_, service, _) =
+        common::home_service(&own, &[("TARGET_ACCOUNTS", &targets.join(","))]).await;
+    let auditor = fresh_account();
+    let principal = format!("arn:aws:iam::{auditor}:role/ExternalAuditor");
+    let mut request = common::request("AUD-CHECK-5");
+    request["auditor_account"] = auditor.clone().into();
+    request["principals"] = serde_json::json!([principal]);
+    request["target_accounts"] = serde_json::json!(targets);
+    let view = common::create(&service, &request)
+        .await
+        .expect("granted")
+        .grant()
+        .view(true);
+    let side = AuditorSide::sign_in(&view, &principal, true).await;
+    let gate = Gate::start(&common::proxy_url());
+    let (code, out) = side.check_access(&gate.url, &["--profile", "audit-AUD-CHECK-5"]);
+    assert_eq!(code, 0, "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    let mut sorted = targets.to_vec();
+    sorted.sort();
+    assert_eq!(lines.len(), 3, "{out}");
+    for (line, account) in lines.iter().zip(&sorted) {
+        assert!(line.starts_with(&format!("{account}  ok")), "{out}");
+        assert!(line.contains("data read refused"), "{out}");
+    }
+    assert_eq!(lines[2], "access is as granted");
+}
