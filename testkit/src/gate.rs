@@ -16,15 +16,19 @@ pub struct Gate {
 }
 
 impl Gate {
-    /// Starts the gate in front of `upstream` (the emulator, or its proxy).
-    /// Needs the evaluator installed (`tests/iam/run.sh` does, in `make test`).
+    /// Starts the gate in front of `upstream` (the emulator, or its proxy),
+    /// installing the evaluator's pinned packages first if they are missing.
     pub fn start(upstream: &str) -> Gate {
         let dir = project_dir().join("tests/iam");
-        assert!(
-            dir.join("node_modules/@cloud-copilot/iam-simulate")
-                .exists(),
-            "the IAM evaluator is not installed: run tests/iam/run.sh (make test does) first"
-        );
+        if !dir
+            .join("node_modules/@cloud-copilot/iam-simulate")
+            .exists()
+        {
+            let installed = Command::new(dir.join("install.sh"))
+                .status()
+                .expect("tests/iam/install.sh runs");
+            assert!(installed.success(), "tests/iam/install.sh failed");
+        }
         let mut child = Command::new("node")
             .arg("gate.mjs")
             .args(["--upstream", upstream, "--port", "0"])
