@@ -39,7 +39,7 @@ pub fn grant_service(
     clock: Arc<dyn Clock>,
 ) -> GrantService {
     // The region the auditor's profiles name: AWS_REGION, else the SDK's.
-    let settings = match (&settings.region, clients.iam.config().region()) {
+    let settings = match (&settings.region, clients.region()) {
         (None, Some(region)) => Arc::new(Settings {
             region: Some(region.to_string()),
             ..(*settings).clone()

@@ -37,12 +37,12 @@ const DUE_BUCKET: &str = "live";
 type Item = HashMap<String, AttributeValue>;
 
 pub struct DynamoGrantStore {
-    client: Client,
+    client: super::Lazy<Client>,
     table: String,
 }
 
 impl DynamoGrantStore {
-    pub fn new(client: Client, table: impl Into<String>) -> Self {
+    pub fn new(client: super::Lazy<Client>, table: impl Into<String>) -> Self {
         DynamoGrantStore {
             client,
             table: table.into(),

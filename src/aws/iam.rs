@@ -21,7 +21,7 @@ use crate::ports::{
 use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata};
 
 pub struct IamRoles {
-    iam: Client,
+    iam: super::Lazy<Client>,
     sts: super::Lazy<aws_sdk_sts::Client>,
     identity: Arc<dyn CallerIdentity>,
     provisioner_role_name: String,
@@ -71,7 +71,7 @@ fn gone<E: aws_sdk_iam::error::ProvideErrorMetadata>(e: &E) -> bool {
 
 impl IamRoles {
     pub fn new(
-        iam: Client,
+        iam: super::Lazy<Client>,
         sts: super::Lazy<aws_sdk_sts::Client>,
         identity: Arc<dyn CallerIdentity>,
         provisioner_role_name: String,
@@ -93,7 +93,7 @@ impl IamRoles {
     async fn client_for(&self, target: &AccountId, label: &str) -> anyhow::Result<Client> {
         let caller = self.identity.caller().await?;
         if &caller.account == target {
-            return Ok(self.iam.clone());
+            return Ok((*self.iam).clone());
         }
         let cell = self.sessions.cell(target, label);
         let (client, _) = cell

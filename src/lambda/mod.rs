@@ -97,6 +97,7 @@ async fn route(
 /// per event. A bad setting stops start-up with one line.
 pub async fn run(settings: crate::config::Settings) -> std::process::ExitCode {
     let clients = crate::aws::AwsClients::from_env_trusting(settings.tls_aws_roots).await;
+    clients.warm_up();
     let function =
         crate::wiring::function(&clients, Arc::new(settings), crate::metrics::Metrics::emf());
     let function = &function;

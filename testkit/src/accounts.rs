@@ -169,21 +169,21 @@ pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
 pub async fn default_account_clients(log: &CallLog) -> AwsClients {
     let conf = sdk_config(&proxy_url()).await;
     AwsClients {
-        iam: aws_sdk_iam::Client::from_conf(
+        iam: audit_grants::aws::Lazy::ready(aws_sdk_iam::Client::from_conf(
             aws_sdk_iam::config::Builder::from(&conf)
                 .interceptor(log.clone())
                 .build(),
-        ),
+        )),
         sts: audit_grants::aws::Lazy::ready(aws_sdk_sts::Client::from_conf(
             aws_sdk_sts::config::Builder::from(&conf)
                 .interceptor(log.clone())
                 .build(),
         )),
-        dynamodb: aws_sdk_dynamodb::Client::from_conf(
+        dynamodb: audit_grants::aws::Lazy::ready(aws_sdk_dynamodb::Client::from_conf(
             aws_sdk_dynamodb::config::Builder::from(&conf)
                 .interceptor(log.clone())
                 .build(),
-        ),
+        )),
         secrets: audit_grants::aws::Lazy::ready(aws_sdk_secretsmanager::Client::from_conf(
             aws_sdk_secretsmanager::config::Builder::from(&conf)
                 .interceptor(log.clone())
@@ -219,9 +219,9 @@ pub async fn clients_with(account: &str, log: &CallLog, faults: &FaultInjector) 
         };
     }
     AwsClients {
-        iam: client!(aws_sdk_iam),
+        iam: audit_grants::aws::Lazy::ready(client!(aws_sdk_iam)),
         sts: audit_grants::aws::Lazy::ready(client!(aws_sdk_sts)),
-        dynamodb: client!(aws_sdk_dynamodb),
+        dynamodb: audit_grants::aws::Lazy::ready(client!(aws_sdk_dynamodb)),
         secrets: audit_grants::aws::Lazy::ready(client!(aws_sdk_secretsmanager)),
         events: audit_grants::aws::Lazy::ready(client!(aws_sdk_eventbridge)),
     }
