@@ -36,6 +36,19 @@ fn finding(report: &Value) -> &str {
         .unwrap_or_else(|| panic!("no problem in {report:#}"))
 }
 
+/// `check-access --profile PROFILE --json` through `endpoint`, which must
+/// fail: the first problem's finding and fix.
+fn refused(auditor: &AuditorSide, endpoint: &str, profile: &str) -> (String, String) {
+    let (code, out) = auditor.check_access(endpoint, &["--profile", profile, "--json"]);
+    assert_eq!(code, 1, "{out}");
+    let report = json(&out);
+    let fix = report["accounts"][0]["problems"][0]["fix"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    (finding(&report).to_owned(), fix)
+}
+
 #[tokio::test]
 async fn the_auditor_checks_access_as_granted_then_learns_it_ended_after_the_revoke() {
     let e = TestEnv::new().await;
@@ -87,14 +100,8 @@ async fn the_auditor_checks_access_as_granted_then_learns_it_ended_after_the_rev
         .expect("revoked");
     // Through the gate, STS refuses as for any trust failure; the message
     // names the revocation.
-    let (code, out) =
-        auditor.check_access(&gate.url, &["--profile", "audit-AUD-CHECK-1", "--json"]);
-    assert_eq!(code, 1, "{out}");
-    let report = json(&out);
-    assert_eq!(finding(&report), "role_refused");
-    let fix = report["accounts"][0]["problems"][0]["fix"]
-        .as_str()
-        .unwrap();
+    let (finding, fix) = refused(&auditor, &gate.url, "audit-AUD-CHECK-1");
+    assert_eq!(finding, "role_refused");
     assert!(
         fix.contains("revoked") && fix.contains("no longer exists"),
         "{fix}"
@@ -115,24 +122,16 @@ async fn without_auditor_policy_or_with_a_wrong_external_id_the_check_says_what_
     let gate = Gate::start(&common::proxy_url());
 
     let auditor = AuditorSide::sign_in(&view, &principal, false).await;
-    let (code, out) =
-        auditor.check_access(&gate.url, &["--profile", "audit-AUD-CHECK-2", "--json"]);
-    assert_eq!(code, 1, "{out}");
-    let report = json(&out);
-    assert_eq!(finding(&report), "own_policy");
-    assert!(
-        report["accounts"][0]["problems"][0]["fix"]
-            .as_str()
-            .unwrap()
-            .contains("auditor_policy")
-    );
+    let (finding, fix) = refused(&auditor, &gate.url, "audit-AUD-CHECK-2");
+    assert_eq!(finding, "own_policy");
+    assert!(fix.contains("auditor_policy"), "{fix}");
 
     let auditor = AuditorSide::sign_in(&view, &principal, true).await;
     auditor.edit_profile("external_id", "not-the-handed-over-one");
-    let (code, out) =
-        auditor.check_access(&gate.url, &["--profile", "audit-AUD-CHECK-2", "--json"]);
-    assert_eq!(code, 1, "{out}");
-    assert_eq!(finding(&json(&out)), "role_refused");
+    assert_eq!(
+        refused(&auditor, &gate.url, "audit-AUD-CHECK-2").0,
+        "role_refused"
+    );
     let (code, out) = auditor.check_access(&gate.url, &["--profile", "audit-AUD-CHECK-2"]);
     assert_eq!(code, 1);
     assert!(out.contains("external ID must be exactly"), "{out}");
@@ -145,14 +144,8 @@ async fn before_the_window_the_trust_refuses_and_the_check_says_when_it_opens() 
     let (view, principal) = granted(&e, "AUD-CHECK-3", Some(Duration::hours(5))).await;
     let auditor = AuditorSide::sign_in(&view, &principal, true).await;
     let gate = Gate::start(&common::proxy_url());
-    let (code, out) =
-        auditor.check_access(&gate.url, &["--profile", "audit-AUD-CHECK-3", "--json"]);
-    assert_eq!(code, 1, "{out}");
-    let report = json(&out);
-    assert_eq!(finding(&report), "window_not_started");
-    let fix = report["accounts"][0]["problems"][0]["fix"]
-        .as_str()
-        .unwrap();
+    let (finding, fix) = refused(&auditor, &gate.url, "audit-AUD-CHECK-3");
+    assert_eq!(finding, "window_not_started");
     assert!(fix.contains(view["start"].as_str().unwrap()), "{fix}");
 }
 
