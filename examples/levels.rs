@@ -44,7 +44,7 @@ async fn service(standin: &StandIn) -> GrantService {
 }
 
 struct Figure {
-    what: &'static str,
+    what: String,
     wall: Duration,
     calls: u64,
 }
@@ -120,7 +120,7 @@ async fn main() {
         ] {
             let (wall, calls) = median(set);
             figures.push(Figure {
-                what: Box::leak(format!("{what}: {label}").into_boxed_str()),
+                what: format!("{what}: {label}"),
                 wall,
                 calls,
             });

@@ -29,18 +29,6 @@ async fn main() {
     // the clients (the next phase).
     let conf = audit_grants::aws::sdk_config_from_env(settings.tls_aws_roots).await;
     lap("sdk_config", &mut t);
-    if std::env::var_os("PHASE_EACH_CLIENT").is_some() {
-        std::hint::black_box(aws_sdk_dynamodb::Client::new(&conf));
-        lap("dynamodb", &mut t);
-        std::hint::black_box(aws_sdk_iam::Client::new(&conf));
-        lap("iam", &mut t);
-        std::hint::black_box(aws_sdk_sts::Client::new(&conf));
-        lap("sts", &mut t);
-        std::hint::black_box(aws_sdk_secretsmanager::Client::new(&conf));
-        lap("secretsmanager", &mut t);
-        std::hint::black_box(aws_sdk_eventbridge::Client::new(&conf));
-        lap("eventbridge", &mut t);
-    }
     let clients = audit_grants::aws::AwsClients::from_conf(&conf);
     lap("clients", &mut t);
     // What `warm_up` does on a worker thread while the runtime asks for the

@@ -4,10 +4,10 @@ use aws_config::profile::{Profile, ProfileSet};
 use chrono::{DateTime, Utc};
 
 use super::KnownWindow;
-use crate::domain::parse_timestamp;
+use crate::domain::{AccountId, Partition, parse_timestamp};
 
 /// Where the caller's own credentials come from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Source {
     /// The profile's `source_profile`.
     Profile(String),
@@ -39,9 +39,8 @@ fn role_account(arn: &str) -> Result<String, String> {
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
     match parts.as_slice() {
         ["arn", partition, "iam", "", account, resource]
-            if partition.starts_with("aws")
-                && account.len() == 12
-                && account.bytes().all(|b| b.is_ascii_digit())
+            if Partition::parse(partition).is_ok()
+                && AccountId::parse(account).is_ok()
                 && resource.starts_with("role/")
                 && resource.len() > 5 =>
         {
@@ -118,7 +117,7 @@ pub fn targets_from_profiles(set: &ProfileSet, name: &str) -> Result<Vec<Target>
         .filter(|p| {
             p.strip_prefix(name)
                 .and_then(|rest| rest.strip_prefix('-'))
-                .is_some_and(|acct| acct.len() == 12 && acct.bytes().all(|b| b.is_ascii_digit()))
+                .is_some_and(|acct| AccountId::parse(acct).is_ok())
         })
         .collect();
     if names.is_empty() {

@@ -421,19 +421,26 @@ async fn check_access(
             return ExitCode::from(2);
         }
     };
+    // One SDK configuration per (credentials source, region): a grant's
+    // profiles across 50 accounts usually share both.
+    let mut confs: std::collections::HashMap<(Source, Option<String>), aws_config::SdkConfig> =
+        std::collections::HashMap::new();
     let mut with_conf = Vec::with_capacity(targets.len());
     for target in targets {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .retry_config(crate::aws::retry_config())
-            .timeout_config(crate::aws::timeout_config());
-        if let Source::Profile(p) = &target.source {
-            loader = loader.profile_name(p);
+        let key = (target.source.clone(), target.region.clone());
+        if !confs.contains_key(&key) {
+            let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .retry_config(crate::aws::retry_config())
+                .timeout_config(crate::aws::timeout_config());
+            if let Source::Profile(p) = &target.source {
+                loader = loader.profile_name(p);
+            }
+            if let Some(region) = &target.region {
+                loader = loader.region(aws_config::Region::new(region.clone()));
+            }
+            confs.insert(key.clone(), loader.load().await);
         }
-        if let Some(region) = &target.region {
-            loader = loader.region(aws_config::Region::new(region.clone()));
-        }
-        let conf = loader.load().await;
-        with_conf.push((target, conf));
+        with_conf.push((target, confs[&key].clone()));
     }
     let now = chrono::Utc::now();
     let report = check(&with_conf, source_identity.as_deref(), now).await;
