@@ -53,6 +53,24 @@ How:
    - TagRole only with our tag keys; AttachRolePolicy only the presets; never
      iam:PassRole, UntagRole, DeleteRolePermissionsBoundary or any other IAM write;
      sts:AssumeRole never on "*".
+6. The evidence rule (EVIDENCE), on every role's identity policies (the function's and the
+   provisioner's, and any role SAM generates). Evidence packs are immutable only if nothing
+   that writes them can also remove, unlock or reconfigure them:
+   - S3: only s3:PutObject, and only on object ARNs under the `evidence/` prefix of the
+     template's evidence bucket (EVIDENCE_BUCKET): arn:<partition>:s3:::<bucket>/evidence/...
+     Never `*`, never the bucket itself or <bucket>/*, never another prefix or bucket. A
+     template without the evidence bucket (the provisioner's) may hold no S3 action at all.
+     The bucket must have Object Lock with a default retention and versioning Enabled, so a
+     put can only add a locked version. No other S3 action, whatever its resource
+     (s3:DeleteObject*, s3:PutObjectRetention, s3:PutObjectLegalHold,
+     s3:BypassGovernanceRetention, s3:PutBucket*, s3:PutLifecycleConfiguration, s3:GetObject,
+     ...).
+   - CloudTrail: only cloudtrail:LookupEvents (no resource-level permissions: "*" is fine).
+   - No wildcard action that reaches an S3 or CloudTrail action of parliament's action
+     database ("*", "s3:*", "s3:Put*", "cloudtrail:*", "s*:PutObject", ...): name the action.
+     No NotAction in an Allow (it reaches them too).
+   `--self-test` runs this rule on the intended statements and on each broken variant it
+   must refuse, besides the boundary cases.
 """
 import argparse
 import copy
@@ -86,6 +104,12 @@ PRESETS = {
     f"arn:{PARTITION}:iam::aws:policy/job-function/ViewOnlyAccess",
     f"arn:{PARTITION}:iam::aws:policy/ReadOnlyAccess",
 }
+
+# The evidence bucket (logical id) and the only key prefix an identity policy may write.
+EVIDENCE_BUCKET = "EvidenceBucket"
+EVIDENCE_PREFIX = "evidence/"
+# The S3 and CloudTrail actions an identity policy may allow (lower case), and nothing else there.
+EVIDENCE_SERVICES = {"s3": {"s3:putobject"}, "cloudtrail": {"cloudtrail:lookupevents"}}
 
 # Sample values for the "everything on" scenario (parameters absent here keep defaults).
 EVERYTHING_ON = {
@@ -254,8 +278,8 @@ class Resolver:
             return f"arn:{PARTITION}:iam::{ACCOUNT}:policy{path}{self.resolve(p.get('ManagedPolicyName', name))}"
         if r["Type"] == "AWS::SNS::Topic":  # Ref of a topic is its ARN
             return f"arn:{PARTITION}:sns:{REGION}:{ACCOUNT}:{self.resolve(p.get('TopicName', name))}"
-        if r["Type"] in ("AWS::Events::EventBus", "AWS::Lambda::Function", "AWS::IAM::Role"):
-            for k in ("Name", "FunctionName", "RoleName"):
+        if r["Type"] in ("AWS::Events::EventBus", "AWS::Lambda::Function", "AWS::IAM::Role", "AWS::S3::Bucket"):
+            for k in ("Name", "FunctionName", "RoleName", "BucketName"):
                 if k in p:
                     return self.resolve(p[k])
         return name
@@ -272,6 +296,7 @@ class Resolver:
             "AWS::Logs::LogGroup": f"arn:{PARTITION}:logs:{REGION}:{ACCOUNT}:log-group:{phys}:*",
             "AWS::Events::EventBus": f"arn:{PARTITION}:events:{REGION}:{ACCOUNT}:event-bus/{phys}",
             "AWS::Events::Rule": f"arn:{PARTITION}:events:{REGION}:{ACCOUNT}:rule/{phys}",
+            "AWS::S3::Bucket": f"arn:{PARTITION}:s3:::{phys}",
         }
         if attr == "Arn" and kind in arns:
             return arns[kind]
@@ -600,7 +625,8 @@ def contained_boundary_problems(doc):
 
 def self_test():
     """The containing-boundary rule accepts both boundaries the project generates and
-    refuses each way of breaking one; returns an exit status."""
+    refuses each way of breaking one, and so does the evidence rule with the evidence
+    statements; returns an exit status."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     shipped = json.load(open(os.path.join(root, "src/permissions-boundary.json")))
     strict = json.load(open(os.path.join(root, "tests/iam/read-only-boundary.json")))
@@ -634,7 +660,140 @@ def self_test():
         ok = (not problems) == want
         status |= 0 if ok else 1
         print(f"{'ok  ' if ok else 'FAIL'} {name}: {'accepted' if not problems else 'refused: ' + problems[0]}")
+    return status | evidence_self_test()
+
+
+def evidence_self_test():
+    """The evidence rule accepts the function's two statements (and a TLS Deny) and refuses
+    every widening of them; returns an exit status."""
+    objects = f"arn:{PARTITION}:s3:::evidence-bucket/{EVIDENCE_PREFIX}"
+    lookup = {"Sid": "ReadTheAuditorsActivity", "Effect": "Allow", "Action": "cloudtrail:LookupEvents", "Resource": "*"}
+    put = {"Sid": "WriteEvidencePacksOnly", "Effect": "Allow", "Action": "s3:PutObject", "Resource": objects + "*"}
+
+    def doc(*extra, put=put):
+        return {"Statement": [lookup, put, *extra] if put else [lookup, *extra]}
+
+    def allow(action, resource="*"):
+        return {"Sid": "Extra", "Effect": "Allow", "Action": action, "Resource": resource}
+
+    def put_on(resource):
+        return dict(put, Resource=resource)
+
+    unlocked = [f"{EVIDENCE_BUCKET} has no Object Lock (ObjectLockEnabled: true)"]
+    cases = [
+        ("the function's statements", doc(), objects, (), True),
+        ("a narrower prefix under evidence/", doc(put=put_on(objects + "packs/*")), objects, (), True),
+        ("action names in another case", doc(put=dict(put, Action="S3:PUTOBJECT")), objects, (), True),
+        ("a TLS-only Deny on s3:*", doc({"Effect": "Deny", "Action": "s3:*", "Resource": "*"}), objects, (), True),
+        ("the provisioner's LookupEvents only", doc(put=None), None, (), True),
+        ("s3:DeleteObjectVersion", doc(allow("s3:DeleteObjectVersion", objects + "*")), objects, (), False),
+        ("s3:DeleteObject", doc(allow("s3:DeleteObject", objects + "*")), objects, (), False),
+        ("s3:PutObjectRetention", doc(allow("s3:PutObjectRetention", objects + "*")), objects, (), False),
+        ("s3:PutObjectLegalHold", doc(allow("s3:PutObjectLegalHold", objects + "*")), objects, (), False),
+        ("s3:BypassGovernanceRetention", doc(allow("s3:BypassGovernanceRetention", objects + "*")), objects, (), False),
+        ("s3:PutBucketPolicy", doc(allow("s3:PutBucketPolicy", "arn:aws:s3:::evidence-bucket")), objects, (), False),
+        ("s3:PutLifecycleConfiguration", doc(allow("s3:PutLifecycleConfiguration", "arn:aws:s3:::evidence-bucket")), objects, (), False),
+        ("s3:GetObject", doc(allow("s3:GetObject", objects + "*")), objects, (), False),
+        ("s3:PutObject on <bucket>/*", doc(put=put_on("arn:aws:s3:::evidence-bucket/*")), objects, (), False),
+        ("s3:PutObject on *", doc(put=put_on("*")), objects, (), False),
+        ("s3:PutObject on the bucket", doc(put=put_on("arn:aws:s3:::evidence-bucket")), objects, (), False),
+        ("s3:PutObject under another prefix", doc(put=put_on("arn:aws:s3:::evidence-bucket/other/*")), objects, (), False),
+        ("s3:PutObject on evidence* (not the prefix)", doc(put=put_on("arn:aws:s3:::evidence-bucket/evidence*")), objects, (), False),
+        ("s3:PutObject under evidence/ of another bucket", doc(put=put_on("arn:aws:s3:::other-bucket/evidence/*")), objects, (), False),
+        ("s3:PutObject besides the evidence objects", doc(put=put_on([objects + "*", "arn:aws:s3:::evidence-bucket/x/*"])), objects, (), False),
+        ("s3:PutObject without the evidence bucket", doc(), None, (), False),
+        ("s3:PutObject into an unlocked bucket", doc(), objects, unlocked, False),
+        ("s3:Put*", doc(put=dict(put, Action="s3:Put*")), objects, (), False),
+        ("s3:*", doc(allow("s3:*", objects + "*")), objects, (), False),
+        ("s*:PutObject", doc(put=dict(put, Action="s*:PutObject")), objects, (), False),
+        ("Action *", doc(allow("*")), objects, (), False),
+        ("cloudtrail:*", doc(allow("cloudtrail:*")), objects, (), False),
+        ("cloudtrail:StopLogging", doc(allow("cloudtrail:StopLogging")), objects, (), False),
+        ("cloudtrail:Lookup* (a wildcard)", doc(allow("cloudtrail:Lookup*")), objects, (), False),
+        ("NotAction in an Allow", doc({"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}), objects, (), False),
+    ]
+    status = 0
+    for name, d, objs, bucket_problems, want in cases:
+        problems = evidence_rules(d, objs, bucket_problems)
+        ok = (not problems) == want
+        status |= 0 if ok else 1
+        print(f"{'ok  ' if ok else 'FAIL'} evidence: {name}: {'accepted' if not problems else 'refused: ' + problems[0]}")
     return status
+
+
+def evidence_actions():
+    """Every S3 and CloudTrail action of parliament's database (lower case), and the two we allow."""
+    out = {a for allowed in EVIDENCE_SERVICES.values() for a in allowed}
+    for svc in parliament.iam_definition:
+        if svc["prefix"] in EVIDENCE_SERVICES:
+            out |= {f"{svc['prefix']}:{p['privilege']}".lower() for p in svc["privileges"]}
+    return sorted(out)
+
+
+EVIDENCE_ACTIONS = evidence_actions()
+
+
+def evidence_objects(tpl, res):
+    """The ARN prefix of the objects s3:PutObject may reach (arn:...:s3:::<bucket>/evidence/),
+    or None when the template has no evidence bucket; and what is wrong with the bucket."""
+    r = tpl["Resources"].get(EVIDENCE_BUCKET)
+    if r is None or not res.exists(EVIDENCE_BUCKET):
+        return None, []
+    problems = []
+    if r.get("Type") != "AWS::S3::Bucket":
+        problems.append(f"{EVIDENCE_BUCKET} is a {r.get('Type')}, not an AWS::S3::Bucket")
+    p = res.resolve(r.get("Properties", {}))
+    if str(p.get("ObjectLockEnabled")).lower() != "true":
+        problems.append(f"{EVIDENCE_BUCKET} has no Object Lock (ObjectLockEnabled: true)")
+    retention = (p.get("ObjectLockConfiguration") or {}).get("Rule", {}).get("DefaultRetention") or {}
+    if retention.get("Mode") not in ("GOVERNANCE", "COMPLIANCE") or not (retention.get("Days") or retention.get("Years")):
+        problems.append(f"{EVIDENCE_BUCKET} has no Object Lock default retention (Rule.DefaultRetention Mode and Days)")
+    if (p.get("VersioningConfiguration") or {}).get("Status") != "Enabled":
+        problems.append(f"{EVIDENCE_BUCKET} versioning is not Enabled")
+    return f"arn:{PARTITION}:s3:::{res.ref(EVIDENCE_BUCKET)}/{EVIDENCE_PREFIX}", problems
+
+
+def evidence_rules(doc, objects, bucket_problems=()):
+    """EVIDENCE findings of one identity document: S3 only s3:PutObject on objects under
+    `objects` (None: no S3 at all), CloudTrail only LookupEvents, no wildcard reaching either."""
+    fails = []
+    for st in as_list(doc["Statement"]):
+        if st.get("Effect") != "Allow":
+            continue  # a Deny only narrows
+        sid = st.get("Sid", "?")
+        if "NotAction" in st:
+            fails.append(f"{sid}: NotAction in an Allow reaches S3 and CloudTrail actions: name the actions")
+        resources = [str(r) for r in as_list(st.get("Resource", []))]
+        for pattern in as_list(st.get("Action", [])):
+            p = str(pattern).lower()
+            reached = [a for a in EVIDENCE_ACTIONS if fnmatch.fnmatchcase(a, p)]
+            if any(c in p for c in "*?"):
+                if reached:
+                    fails.append(f"{sid}: wildcard action {pattern} reaches {len(reached)} S3/CloudTrail actions "
+                                 f"(e.g. {', '.join(reached[:3])}): allow only s3:PutObject and "
+                                 "cloudtrail:LookupEvents, by name")
+                continue
+            svc = p.split(":", 1)[0]
+            if svc not in EVIDENCE_SERVICES:
+                continue
+            if p not in EVIDENCE_SERVICES[svc]:
+                why = (f"S3 only s3:PutObject under {EVIDENCE_PREFIX} of the evidence bucket: evidence packs "
+                       "must stay immutable" if svc == "s3" else
+                       "CloudTrail only cloudtrail:LookupEvents: the audit trail is read, never changed")
+                fails.append(f"{sid}: {pattern} is never allowed ({why})")
+                continue
+            if svc != "s3":
+                continue
+            if objects is None:
+                fails.append(f"{sid}: {pattern} in a template without the evidence bucket: no S3 permission here")
+                continue
+            for problem in bucket_problems:
+                fails.append(f"{sid}: {pattern} into a bucket that cannot keep evidence: {problem}")
+            outside = [r for r in resources if not (r.startswith(objects) and len(r) > len(objects))]
+            if outside or not resources:
+                fails.append(f"{sid}: {pattern} on {outside or resources}: only objects under "
+                             f"{objects}* (never *, the bucket, <bucket>/* or another prefix)")
+    return fails
 
 
 def own_rules(doc, boundaries):
@@ -706,7 +865,8 @@ def main():
     ap.add_argument("--show", action="store_true", help="print each resolved document")
     ap.add_argument("--dump", metavar="DIR", help="also write each resolved document to DIR (for the parliament CLI)")
     ap.add_argument("--self-test", action="store_true",
-                    help="check the boundary rule on the shipped and the read-only boundary, and on broken ones it must refuse")
+                    help="check the boundary rule on the shipped and the read-only boundary, and the evidence rule "
+                         "on the intended statements, and on broken ones each must refuse")
     ap.add_argument("--document", nargs=2, metavar=("FILE", "KEY"),
                     help="lint one policy document of a JSON file (e.g. the auditor_policy of "
                          "target/iam-documents.json); any parliament finding fails")
@@ -748,6 +908,8 @@ def main():
                     else:
                         boundaries.add(res.ref(lid))
             print(f"== {path} ({scenario}): containing boundaries: {sorted(boundaries) or 'none'}")
+            objects, bucket_problems = evidence_objects(tpl, res)
+            print(f"   evidence objects: {objects + '*' if objects else 'none (no S3 permission allowed)'}")
             for kind, label, doc, unanalysed in docs:
                 if args.show:
                     print(json.dumps(doc, indent=2))
@@ -767,6 +929,7 @@ def main():
                         target.append(line)
                 if kind == "identity":
                     bad += [f"OWNERSHIP {x}" if not x.startswith("ESCALATION") else x for x in own_rules(doc, boundaries)]
+                    bad += [f"EVIDENCE {x}" for x in evidence_rules(doc, objects, bucket_problems)]
                 status = "FAIL" if bad else "ok"
                 print(f"  {status:4} {label} ({kind}, {len(as_list(doc['Statement']))} statements)")
                 for n in notes:

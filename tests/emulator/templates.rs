@@ -104,6 +104,47 @@ const BOUNDED_WRITES: [&str; 7] = [
     "iam:AttachRolePolicy",
 ];
 
+/// The only objects the function may write: evidence packs, under `evidence/` of the
+/// Object-Locked evidence bucket.
+const EVIDENCE_OBJECTS: &str = "arn:${AWS::Partition}:s3:::${EvidenceBucket}/evidence/*";
+
+/// S3 actions that would let a writer of evidence packs read, remove, unlock or
+/// reconfigure them: never in an identity policy of ours (prefixes, lower case).
+const NEVER_ON_EVIDENCE: [&str; 10] = [
+    "s3:delete",
+    "s3:putobjectretention",
+    "s3:putobjectlegalhold",
+    "s3:bypassgovernanceretention",
+    "s3:putbucket",
+    "s3:putlifecycleconfiguration",
+    "s3:putobjectacl",
+    "s3:putobjectversion",
+    "s3:getobject",
+    "s3:*",
+];
+
+/// The statement through which the function, here and (as the provisioner role) in
+/// target accounts, reads the auditor's activity.
+fn lookup_events_statement() -> Value {
+    json!({
+        "Sid": "ReadTheAuditorsActivity",
+        "Effect": "Allow",
+        "Action": "cloudtrail:LookupEvents",
+        "Resource": "*"
+    })
+}
+
+/// The statements naming an action of `prefix` (e.g. `"s3:"`), in any case.
+fn with_service<'a>(sts: &'a [Value], prefix: &str) -> Vec<&'a Value> {
+    sts.iter()
+        .filter(|s| {
+            strings(&s["Action"])
+                .iter()
+                .any(|a| a.to_ascii_lowercase().starts_with(prefix))
+        })
+        .collect()
+}
+
 fn is_iam_write(action: &str) -> bool {
     action.starts_with("iam:") && !action.starts_with("iam:Get") && !action.starts_with("iam:List")
 }
@@ -166,9 +207,19 @@ fn assert_ownership_deny(st: &Value, what: &str) {
 /// every IAM write is limited to the path by its resource ARN and conditioned on
 /// the boundary and on ownership; the one action no condition key can tie to our
 /// roles (RemoveRoleFromInstanceProfile) is limited to profiles under the path.
-fn assert_grant_role_privileges_are_scoped(doc: &Value, what: &str) {
+/// Evidence packs: CloudTrail only `LookupEvents` (on `*`: it has no resource-level
+/// permissions), exactly once; S3 only `s3:PutObject` on `evidence_objects` (a
+/// `Fn::Sub`), exactly once, or no S3 action at all where there is no evidence
+/// bucket (`None`: the provisioner role).
+fn assert_grant_role_privileges_are_scoped(
+    doc: &Value,
+    what: &str,
+    evidence_objects: Option<&str>,
+) {
     let mut writes: Vec<String> = vec![];
     let mut denies = 0;
+    let mut evidence_puts = 0;
+    let mut lookups = 0;
     for st in statements(doc) {
         assert!(
             st.get("NotAction").is_none() && st.get("NotResource").is_none(),
@@ -183,7 +234,53 @@ fn assert_grant_role_privileges_are_scoped(doc: &Value, what: &str) {
         let actions = strings(&st["Action"]);
         let resources = strings(&st["Resource"]);
         for a in &actions {
-            assert!(!a.contains('*'), "{what}: no wildcard actions: {a}");
+            assert!(
+                !a.contains('*') && !a.contains('?'),
+                "{what}: no wildcard actions: {a}"
+            );
+            // IAM matches action names case-insensitively.
+            let lower = a.to_ascii_lowercase();
+            for never in NEVER_ON_EVIDENCE {
+                assert!(
+                    !lower.starts_with(never),
+                    "{what}: {a} could read, remove, unlock or reconfigure evidence packs"
+                );
+            }
+            if lower.starts_with("s3:") {
+                let Some(objects) = evidence_objects else {
+                    panic!(
+                        "{what}: no S3 permission here (packs are written in the audit-grants account): {st}"
+                    );
+                };
+                assert_eq!(a, "s3:PutObject", "{what}: the only S3 action: {st}");
+                assert_eq!(
+                    actions,
+                    vec!["s3:PutObject"],
+                    "{what}: a statement of its own"
+                );
+                assert_eq!(
+                    st["Resource"],
+                    json!({"Fn::Sub": objects}),
+                    "{what}: only objects under evidence/ of the evidence bucket"
+                );
+                evidence_puts += 1;
+                continue;
+            }
+            if lower.starts_with("cloudtrail:") {
+                assert_eq!(
+                    a, "cloudtrail:LookupEvents",
+                    "{what}: the only CloudTrail action (the trail is read, never changed): {st}"
+                );
+                assert_eq!(actions, vec!["cloudtrail:LookupEvents"], "{what}");
+                assert_eq!(
+                    resources,
+                    vec!["*"],
+                    "{what}: LookupEvents has no resource-level permissions"
+                );
+                assert!(st.get("Condition").is_none(), "{what}: {st}");
+                lookups += 1;
+                continue;
+            }
             assert!(
                 ![
                     "iam:PassRole",
@@ -321,6 +418,12 @@ fn assert_grant_role_privileges_are_scoped(doc: &Value, what: &str) {
         denies, 2,
         "{what}: the two denies that guard the ownership tag"
     );
+    assert_eq!(lookups, 1, "{what}: cloudtrail:LookupEvents, once");
+    assert_eq!(
+        evidence_puts,
+        usize::from(evidence_objects.is_some()),
+        "{what}: s3:PutObject on the evidence objects, once, and only where the bucket is"
+    );
 }
 
 #[test]
@@ -349,7 +452,7 @@ fn the_functions_own_policy_is_least_privilege_with_conditions() {
     let policies = f["Policies"].as_array().unwrap();
     assert_eq!(policies.len(), 1, "one inline policy, no managed ones");
     let doc = &policies[0];
-    assert_grant_role_privileges_are_scoped(doc, "function");
+    assert_grant_role_privileges_are_scoped(doc, "function", Some(EVIDENCE_OBJECTS));
     let mut assumable = vec![];
     for st in statements(doc) {
         let actions = strings(&st["Action"]);
@@ -385,7 +488,16 @@ fn the_functions_own_policy_is_least_privilege_with_conditions() {
         for a in &actions {
             let service = a.split(':').next().unwrap();
             assert!(
-                ["iam", "dynamodb", "sts", "secretsmanager", "events"].contains(&service),
+                [
+                    "iam",
+                    "dynamodb",
+                    "sts",
+                    "secretsmanager",
+                    "events",
+                    "cloudtrail",
+                    "s3"
+                ]
+                .contains(&service),
                 "unexpected service in the function's policy: {a}"
             );
         }
@@ -427,23 +539,25 @@ fn the_functions_own_policy_is_least_privilege_with_conditions() {
 
 #[test]
 fn the_function_and_the_provisioner_role_hold_the_same_iam_statements() {
-    let iam_only = |sts: Vec<Value>| -> Vec<Value> {
-        sts.into_iter()
-            .filter(|s| strings(&s["Action"]).iter().all(|a| a.starts_with("iam:")))
-            .collect()
-    };
+    let is_iam = |s: &Value| strings(&s["Action"]).iter().all(|a| a.starts_with("iam:"));
+    let iam_only = |sts: Vec<Value>| -> Vec<Value> { sts.into_iter().filter(is_iam).collect() };
     let t = load("template.yaml");
     let function = statements(&t["Resources"]["AuditGrantsFunction"]["Properties"]["Policies"][0]);
     let p = load("deploy/provisioner-role.yaml");
     let provisioner = statements(
         &p["Resources"]["ProvisionerRole"]["Properties"]["Policies"][0]["PolicyDocument"],
     );
+    let others: Vec<Value> = provisioner.iter().filter(|s| !is_iam(s)).cloned().collect();
     assert_eq!(
-        iam_only(provisioner.clone()).len(),
-        provisioner.len(),
-        "the provisioner role does IAM only"
+        others,
+        vec![lookup_events_statement()],
+        "besides IAM, the provisioner role only reads CloudTrail"
     );
-    assert_eq!(iam_only(function), provisioner);
+    assert!(
+        function.contains(&lookup_events_statement()),
+        "the function reads CloudTrail in its own account the same way"
+    );
+    assert_eq!(iam_only(function), iam_only(provisioner));
 }
 
 #[test]
@@ -477,6 +591,7 @@ fn the_function_is_arm64_al2023_cargo_lambda_with_json_logs_and_optional_reserve
         "MAX_GRANT_DURATION",
         "TARGET_ACCOUNTS",
         "RETIRING_TARGET_ACCOUNTS",
+        "EVIDENCE_BUCKET",
     ] {
         assert!(env.contains_key(k), "{k}");
     }
@@ -527,6 +642,189 @@ fn the_table_keeps_its_evidence() {
 }
 
 #[test]
+fn the_evidence_bucket_locks_every_pack_for_the_retention_and_keeps_it_private() {
+    let t = load("template.yaml");
+    let bucket = &t["Resources"]["EvidenceBucket"];
+    assert_eq!(bucket["Type"], "AWS::S3::Bucket");
+    assert!(
+        bucket.get("Condition").is_none(),
+        "the bucket always exists"
+    );
+    assert_eq!(
+        bucket["DeletionPolicy"], "Retain",
+        "packs outlive the stack"
+    );
+    assert_eq!(bucket["UpdateReplacePolicy"], "Retain", "and a replacement");
+    let p = &bucket["Properties"];
+    // Object Lock (only at creation, and it needs versioning), with a default
+    // retention from the parameters: every version put is locked.
+    assert_eq!(p["ObjectLockEnabled"], true);
+    assert_eq!(p["VersioningConfiguration"], json!({"Status": "Enabled"}));
+    let lock = &p["ObjectLockConfiguration"];
+    assert_eq!(lock["ObjectLockEnabled"], "Enabled");
+    assert_eq!(
+        lock["Rule"]["DefaultRetention"],
+        json!({"Mode": {"Ref": "EvidenceRetentionMode"}, "Days": {"Ref": "EvidenceRetentionDays"}}),
+        "retention from the parameters, in days only"
+    );
+    let mode = &t["Parameters"]["EvidenceRetentionMode"];
+    assert_eq!(mode["Type"], "String");
+    assert_eq!(mode["Default"], "GOVERNANCE");
+    assert_eq!(mode["AllowedValues"], json!(["GOVERNANCE", "COMPLIANCE"]));
+    let days = &t["Parameters"]["EvidenceRetentionDays"];
+    assert_eq!(days["Type"], "Number");
+    assert_eq!(days["Default"], 400);
+    assert_eq!(days["MinValue"], 1, "no pack is ever unlocked at birth");
+    // Nothing public, no ACLs, encrypted at rest.
+    assert_eq!(
+        p["PublicAccessBlockConfiguration"],
+        json!({
+            "BlockPublicAcls": true,
+            "BlockPublicPolicy": true,
+            "IgnorePublicAcls": true,
+            "RestrictPublicBuckets": true
+        })
+    );
+    assert!(p.get("AccessControl").is_none(), "{p}");
+    assert_eq!(
+        p["OwnershipControls"]["Rules"],
+        json!([{"ObjectOwnership": "BucketOwnerEnforced"}])
+    );
+    assert_eq!(
+        p["BucketEncryption"]["ServerSideEncryptionConfiguration"],
+        json!([{
+            "ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"},
+            "BucketKeyEnabled": true
+        }])
+    );
+    // The bucket policy: TLS only, and it grants nothing.
+    let policies: Vec<(&String, &Value)> = t["Resources"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| {
+            r["Type"] == "AWS::S3::BucketPolicy"
+                && r["Properties"]["Bucket"] == json!({"Ref": "EvidenceBucket"})
+        })
+        .collect();
+    assert_eq!(
+        policies.len(),
+        1,
+        "one bucket policy on the evidence bucket"
+    );
+    let (name, policy) = policies[0];
+    assert_eq!(name, "EvidenceBucketPolicy");
+    assert!(policy.get("Condition").is_none(), "always in force");
+    let sts = statements(&policy["Properties"]["PolicyDocument"]);
+    assert!(
+        sts.iter().all(|s| s["Effect"] == "Deny"),
+        "the bucket policy only denies: {sts:?}"
+    );
+    let tls = sts
+        .iter()
+        .find(|s| s["Condition"]["Bool"]["aws:SecureTransport"] == "false")
+        .expect("a deny of every request without TLS");
+    assert_eq!(tls["Principal"], "*");
+    assert_eq!(strings(&tls["Action"]), vec!["s3:*"]);
+    assert_eq!(
+        tls["Resource"],
+        json!([{"Fn::GetAtt": "EvidenceBucket.Arn"}, {"Fn::Sub": "${EvidenceBucket.Arn}/*"}]),
+        "the bucket and every object in it"
+    );
+    assert_eq!(
+        tls["Condition"],
+        json!({"Bool": {"aws:SecureTransport": "false"}})
+    );
+    // The function is told where to write, and so is the operator.
+    assert_eq!(
+        t["Resources"]["AuditGrantsFunction"]["Properties"]["Environment"]["Variables"]["EVIDENCE_BUCKET"],
+        json!({"Ref": "EvidenceBucket"})
+    );
+    assert_eq!(
+        t["Outputs"]["EvidenceBucketName"]["Value"],
+        json!({"Ref": "EvidenceBucket"})
+    );
+}
+
+#[test]
+fn the_function_may_only_put_evidence_packs_and_look_up_cloudtrail_events() {
+    let t = load("template.yaml");
+    let doc = &t["Resources"]["AuditGrantsFunction"]["Properties"]["Policies"][0];
+    let sts = statements(doc);
+    let s3 = with_service(&sts, "s3:");
+    assert_eq!(s3.len(), 1, "one S3 statement: {s3:?}");
+    assert_eq!(s3[0]["Effect"], "Allow");
+    assert_eq!(strings(&s3[0]["Action"]), vec!["s3:PutObject"]);
+    assert_eq!(
+        s3[0]["Resource"],
+        json!({"Fn::Sub": EVIDENCE_OBJECTS}),
+        "only objects under evidence/ of the evidence bucket"
+    );
+    let cloudtrail = with_service(&sts, "cloudtrail:");
+    assert_eq!(cloudtrail, vec![&lookup_events_statement()]);
+    // Anywhere in the policy, Fn::If alternatives and NotAction included: nothing
+    // that reads, removes, unlocks or reconfigures a pack.
+    let text = doc.to_string().to_ascii_lowercase();
+    for never in NEVER_ON_EVIDENCE {
+        assert!(
+            !text.contains(&format!("\"{never}")),
+            "the function's policy names {never}"
+        );
+    }
+    assert!(!text.contains("notaction") && !text.contains("notresource"));
+    // And no other role of the template may write there: the function's is the only
+    // identity policy naming S3 or CloudTrail.
+    for (name, r) in t["Resources"].as_object().unwrap() {
+        if name == "AuditGrantsFunction" {
+            continue;
+        }
+        let kind = r["Type"].as_str().unwrap();
+        if [
+            "AWS::IAM::Role",
+            "AWS::IAM::Policy",
+            "AWS::IAM::ManagedPolicy",
+        ]
+        .contains(&kind)
+            && name != "PermissionsBoundary"
+        {
+            let text = r["Properties"].to_string().to_ascii_lowercase();
+            assert!(
+                !text.contains("\"s3:") && !text.contains("\"cloudtrail:"),
+                "{name}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_provisioner_role_looks_up_cloudtrail_events_and_has_no_s3_permission() {
+    let t = load("deploy/provisioner-role.yaml");
+    let role = &t["Resources"]["ProvisionerRole"]["Properties"];
+    let doc = &role["Policies"][0]["PolicyDocument"];
+    let sts = statements(doc);
+    let lookups = with_service(&sts, "cloudtrail:");
+    assert_eq!(
+        lookups,
+        vec![&lookup_events_statement()],
+        "LookupEvents on * in a statement of its own, nothing else of CloudTrail"
+    );
+    let text = role.to_string().to_ascii_lowercase();
+    assert!(
+        !text.contains("\"s3:"),
+        "packs are written in the audit-grants account only: no S3 here"
+    );
+    assert!(role.get("ManagedPolicyArns").is_none());
+    assert!(
+        t["Resources"]
+            .as_object()
+            .unwrap()
+            .values()
+            .all(|r| !r["Type"].as_str().unwrap().starts_with("AWS::S3::")),
+        "no bucket in target accounts"
+    );
+}
+
+#[test]
 fn notifications_go_to_the_stacks_bus_and_the_function_may_put_events_only_there() {
     let t = load("template.yaml");
     let vars = &t["Resources"]["AuditGrantsFunction"]["Properties"]["Environment"]["Variables"];
@@ -559,6 +857,8 @@ fn evidence_outlives_the_stack() {
             "AWS::Logs::LogGroup",
             "AWS::SQS::Queue",
             "AWS::DynamoDB::Table",
+            "AWS::S3::Bucket",
+            "AWS::S3::BucketPolicy",
         ]
         .contains(&kind)
         {
@@ -571,6 +871,8 @@ fn evidence_outlives_the_stack() {
         "DeadLetterQueue",
         "FunctionLogGroup",
         "WebhookAccessLogs",
+        "EvidenceBucket",
+        "EvidenceBucketPolicy",
     ] {
         assert!(resources.contains_key(name), "{name}");
     }
@@ -847,7 +1149,7 @@ fn the_provisioner_role_trusts_only_the_function_role_with_a_ticket() {
     );
     let policies = role["Policies"].as_array().unwrap();
     assert_eq!(policies.len(), 1);
-    assert_grant_role_privileges_are_scoped(&policies[0]["PolicyDocument"], "provisioner");
+    assert_grant_role_privileges_are_scoped(&policies[0]["PolicyDocument"], "provisioner", None);
     assert!(role.get("ManagedPolicyArns").is_none());
     // The session names the function uses satisfy the trust condition.
     let ticket = audit_grants::domain::Ticket::parse("SNOW:CHG/1").unwrap();
