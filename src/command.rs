@@ -7,6 +7,7 @@ use crate::domain::{
     Ticket,
 };
 use crate::error::Result;
+use crate::evidence::pack::Pack;
 use crate::service::{Created, GrantService, ReconcileOptions, ReconcileReport, SweepReport};
 
 pub use crate::service::SweepOptions;
@@ -21,6 +22,8 @@ pub enum Command {
     Get(Ticket),
     /// One grant and its history.
     Show(Ticket),
+    /// One grant's evidence pack; CloudTrail lookups stop at the deadline.
+    Evidence(Ticket, Option<tokio::time::Instant>),
     List(Option<GrantStatus>),
     Sweep(SweepOptions),
     Reconcile(ReconcileOptions),
@@ -33,6 +36,7 @@ pub enum Outcome {
     /// The grant after a revoke or extend, or as read.
     Grant(Grant),
     Shown(Grant, Vec<HistoryEvent>),
+    Evidence(Box<Pack>),
     Listed(Vec<Grant>),
     Swept(SweepReport),
     Reconciled(ReconcileReport),
@@ -51,6 +55,9 @@ pub async fn execute(service: &GrantService, command: Command, origin: &Origin) 
         Command::Show(ticket) => {
             let (grant, history) = service.show(&ticket).await?;
             Outcome::Shown(grant, history)
+        }
+        Command::Evidence(ticket, deadline) => {
+            Outcome::Evidence(Box::new(service.evidence(&ticket, deadline).await?))
         }
         Command::List(status) => Outcome::Listed(service.list(status).await?),
         Command::Sweep(options) => Outcome::Swept(service.sweep(options).await?),

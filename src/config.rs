@@ -145,6 +145,10 @@ pub struct SettingsArgs {
     /// The EventBridge bus notifications go to (name or ARN; unset: none are sent).
     #[arg(long, env = "NOTIFY_EVENT_BUS", value_name = "NOTIFY_EVENT_BUS", value_parser = parse_trimmed)]
     pub notify_event_bus: Option<String>,
+    /// The S3 bucket (versioning, Object Lock) each ended grant's evidence
+    /// pack is kept in, under `evidence/` (unset: no copy is kept).
+    #[arg(long, env = "EVIDENCE_BUCKET", value_name = "EVIDENCE_BUCKET", value_parser = parse_bucket)]
+    pub evidence_bucket: Option<String>,
     /// The region grants are made in, named in the auditor's profiles (the
     /// SDK's own setting; Lambda always sets it).
     #[arg(long = "aws-region", env = "AWS_REGION", value_name = "AWS_REGION", value_parser = parse_trimmed)]
@@ -191,6 +195,8 @@ pub struct Settings {
     pub region: Option<String>,
     /// Where notifications go; `None`: none are recorded or sent.
     pub notify_event_bus: Option<String>,
+    /// Where each ended grant's evidence pack is kept; `None`: not kept.
+    pub evidence_bucket: Option<String>,
     /// Trust only the compiled-in AWS roots (`TLS_TRUST=aws`, the default).
     pub tls_aws_roots: bool,
 }
@@ -264,8 +270,29 @@ impl Settings {
             sweep_account_concurrency: usize::from(args.sweep_account_concurrency),
             region: args.aws_region,
             notify_event_bus: args.notify_event_bus,
+            evidence_bucket: args.evidence_bucket,
             tls_aws_roots: args.tls_trust == "aws",
         })
+    }
+}
+
+/// An S3 bucket name: 3 to 63 lowercase letters, digits, `.` and `-`,
+/// starting and ending with a letter or digit.
+fn parse_bucket(raw: &str) -> Result<String, String> {
+    let name = raw.trim();
+    let edge_ok = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    if (3..=63).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
+        && edge_ok(name.chars().next())
+        && edge_ok(name.chars().last())
+    {
+        Ok(name.to_owned())
+    } else {
+        Err(format!(
+            "{name:?} is not an S3 bucket name (3 to 63 lowercase letters, digits, '.' and '-')"
+        ))
     }
 }
 
@@ -372,6 +399,7 @@ mod tests {
         assert_eq!(s.trust_policy_max_chars, 2048);
         assert_eq!(s.provisioner_role_name, "audit-grants-provisioner");
         assert!(s.target_accounts.is_empty());
+        assert_eq!(s.evidence_bucket, None);
         assert_eq!(s.boundary.path, "/audit-grants/");
         assert_eq!(s.boundary.name, "audit-grants-boundary");
         assert_eq!(
@@ -411,6 +439,9 @@ mod tests {
             ("WEBHOOK_SECRET", "short"),
             ("WEBHOOK_BEARER_TOKEN", "short"),
             ("SWEEP_CONCURRENCY", "0"),
+            ("EVIDENCE_BUCKET", "Evidence_Bucket"),
+            ("EVIDENCE_BUCKET", "ab"),
+            ("EVIDENCE_BUCKET", "-evidence"),
         ] {
             let mut pairs = base.to_vec();
             pairs.retain(|(key, _)| *key != k);

@@ -14,12 +14,12 @@ use crate::domain::{
     TAG_TICKET, Ticket,
 };
 use crate::policy::PolicyDocument;
-use crate::ports::TornDown;
 use crate::ports::{
     Caller, CallerIdentity, Clock, GrantStore, ListedRole, NoticeOutcome, Notifier, ObservedRole,
     ProvisionError, ProvisionedRole, ReconcileCursor, RoleProvisioner, RoleSpec, StoreError,
     WindowUpdate,
 };
+use crate::ports::{Teardown, TornDown};
 
 /// A clock that stands still until a test moves it.
 #[derive(Debug, Clone)]
@@ -538,26 +538,39 @@ impl RoleProvisioner for FakeIam {
     async fn teardown(
         &self,
         role: &RoleRef,
-        _now: DateTime<Utc>,
-    ) -> Result<TornDown, ProvisionError> {
+        now: DateTime<Utc>,
+    ) -> Result<Teardown, ProvisionError> {
         let mut s = self.enter(
             IamOp::Teardown,
             &format!("{}/{}", role.target_account, role.role_name),
         )?;
         let key = (role.target_account.clone(), role.role_name.clone());
         let Some(existing) = s.roles.get(&key) else {
-            return Ok(TornDown::NothingFound);
+            return Ok(Teardown::nothing_found());
         };
         match &role.role_id {
             // Ours by its id, whatever its tags say now.
             Some(id) if *id == existing.role_id => {}
             // Another role of that name: ours is gone; never touch theirs.
-            Some(_) => return Ok(TornDown::NothingFound),
+            Some(_) => return Ok(Teardown::nothing_found()),
             None if tag(&existing.tags, TAG_TICKET) == Some(role.ticket.as_str()) => {}
             None => return Err(ProvisionError::ForeignRole(role.role_name.clone())),
         }
         s.roles.remove(&key);
-        Ok(TornDown::Deleted)
+        use crate::domain::step;
+        Ok(Teardown {
+            found: TornDown::Deleted,
+            steps: [
+                step::SESSIONS_REVOKED,
+                step::TRUST_REMOVED,
+                step::POLICIES_DETACHED,
+                step::INLINE_POLICIES_DELETED,
+                step::ROLE_DELETED,
+            ]
+            .into_iter()
+            .map(|name| crate::domain::TeardownStep::new(name, now))
+            .collect(),
+        })
     }
 }
 
@@ -650,5 +663,117 @@ impl Notifier for FakeNotifier {
         }
         s.published.extend(notices.iter().cloned());
         notices.iter().map(|_| Ok(())).collect()
+    }
+}
+
+/// CloudTrail's event history in memory: events per (account, lookup), or a
+/// reason the lookup stops; every query is recorded.
+#[derive(Clone, Default)]
+pub struct FakeActivity {
+    inner: Arc<Mutex<FakeActivityState>>,
+}
+
+#[derive(Default)]
+struct FakeActivityState {
+    events: Vec<(AccountId, crate::ports::LookupBy, crate::ports::TrailEvent)>,
+    stops: Vec<(AccountId, crate::ports::LookupBy, String)>,
+    queries: Vec<crate::ports::ActivityQuery>,
+}
+
+impl FakeActivity {
+    /// `event` is found by looking up `by` in `account`.
+    pub fn record(
+        &self,
+        account: &str,
+        by: crate::ports::LookupBy,
+        event: crate::ports::TrailEvent,
+    ) {
+        let account = AccountId::parse(account).expect("a 12-digit account");
+        self.inner.lock().unwrap().events.push((account, by, event));
+    }
+
+    /// Looking up `by` in `account` stops, for `why`.
+    pub fn stop(&self, account: &str, by: crate::ports::LookupBy, why: &str) {
+        let account = AccountId::parse(account).expect("a 12-digit account");
+        self.inner
+            .lock()
+            .unwrap()
+            .stops
+            .push((account, by, why.to_owned()));
+    }
+
+    pub fn queries(&self) -> Vec<crate::ports::ActivityQuery> {
+        self.inner.lock().unwrap().queries.clone()
+    }
+}
+
+#[async_trait]
+impl crate::ports::ActivityLog for FakeActivity {
+    async fn lookup(&self, query: &crate::ports::ActivityQuery) -> crate::ports::Lookup {
+        let mut s = self.inner.lock().unwrap();
+        s.queries.push(query.clone());
+        let mut events: Vec<crate::ports::TrailEvent> = s
+            .events
+            .iter()
+            .filter(|(a, by, e)| {
+                *a == query.account
+                    && *by == query.by
+                    && e.event_time >= query.start
+                    && e.event_time <= query.end
+            })
+            .map(|(_, _, e)| e.clone())
+            .collect();
+        events.sort_by_key(|e| e.event_time);
+        let stopped = s
+            .stops
+            .iter()
+            .find(|(a, by, _)| *a == query.account && *by == query.by)
+            .map(|(_, _, why)| why.clone());
+        crate::ports::Lookup {
+            pages: 1,
+            events,
+            stopped,
+        }
+    }
+}
+
+/// An evidence bucket in memory: every object kept, each write a new version.
+#[derive(Clone, Default)]
+pub struct FakeEvidenceStore {
+    /// The objects written (key, bytes), and why writes fail, if they do.
+    inner: Arc<Mutex<(Vec<KeptObject>, Option<String>)>>,
+}
+
+/// An object in the fake evidence bucket: its key and bytes.
+type KeptObject = (String, Vec<u8>);
+
+impl FakeEvidenceStore {
+    /// Every object written, in order: (key, bytes).
+    pub fn objects(&self) -> Vec<(String, Vec<u8>)> {
+        self.inner.lock().unwrap().0.clone()
+    }
+
+    /// Every write fails with `why` (`None`: they work again).
+    pub fn fail_with(&self, why: Option<&str>) {
+        self.inner.lock().unwrap().1 = why.map(str::to_owned);
+    }
+}
+
+#[async_trait]
+impl crate::ports::EvidenceStore for FakeEvidenceStore {
+    async fn keep(&self, name: &str, body: &[u8]) -> anyhow::Result<crate::domain::EvidenceCopy> {
+        use sha2::Digest;
+        let mut s = self.inner.lock().unwrap();
+        if let Some(why) = &s.1 {
+            anyhow::bail!("{why}");
+        }
+        let key = crate::aws::s3::evidence_key(name);
+        s.0.push((key.clone(), body.to_vec()));
+        Ok(crate::domain::EvidenceCopy {
+            bucket: "evidence-bucket".into(),
+            key,
+            version_id: Some(format!("v{}", s.0.len())),
+            sha256: hex::encode(sha2::Sha256::digest(body)),
+        })
     }
 }

@@ -8,6 +8,7 @@ pub mod command;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod evidence;
 /// In-memory ports with real semantics, for unit tests and benchmarks.
 pub mod fakes;
 pub mod lambda;

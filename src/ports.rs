@@ -5,7 +5,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
-    AccountId, Grant, GrantStatus, HistoryEvent, Notice, Partition, RoleRef, Ticket,
+    AccountId, EvidenceCopy, Grant, GrantStatus, HistoryEvent, Notice, Partition, RoleRef,
+    TeardownStep, Ticket,
 };
 use crate::policy::PolicyDocument;
 
@@ -162,7 +163,30 @@ pub trait RoleProvisioner: Send + Sync {
         &self,
         role: &RoleRef,
         now: DateTime<Utc>,
-    ) -> Result<TornDown, ProvisionError>;
+    ) -> Result<Teardown, ProvisionError>;
+}
+
+/// What a teardown found, and the steps it took (when IAM answered each).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Teardown {
+    pub found: TornDown,
+    pub steps: Vec<TeardownStep>,
+}
+
+impl Teardown {
+    /// Nothing of ours was there: no step taken.
+    pub fn nothing_found() -> Self {
+        Teardown {
+            found: TornDown::NothingFound,
+            steps: vec![],
+        }
+    }
+}
+
+impl From<Teardown> for TornDown {
+    fn from(t: Teardown) -> Self {
+        t.found
+    }
 }
 
 /// What a teardown found.
@@ -264,4 +288,66 @@ impl std::fmt::Display for ReconcileCursor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/{}", self.account, self.role_name)
     }
+}
+
+/// Where evidence packs are kept for good (S3 with versioning and Object
+/// Lock in production: `EVIDENCE_BUCKET`).
+#[async_trait]
+pub trait EvidenceStore: Send + Sync {
+    /// Writes `body` (a JSON pack) under `name` within the store's prefix;
+    /// the copy names its key, version and digest.
+    async fn keep(&self, name: &str, body: &[u8]) -> anyhow::Result<EvidenceCopy>;
+}
+
+/// What a CloudTrail event-history lookup matches: one attribute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LookupBy {
+    /// Events naming this resource (a role ARN: its `AssumeRole` events).
+    ResourceName(String),
+    /// Events of calls made with this access key (one session's calls).
+    AccessKeyId(String),
+}
+
+/// One lookup of the auditor's recorded activity in one account.
+#[derive(Debug, Clone)]
+pub struct ActivityQuery {
+    pub account: AccountId,
+    /// The session label in other accounts (the ticket).
+    pub label: String,
+    pub by: LookupBy,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    /// Stop paging after this (then `stopped` says so).
+    pub deadline: Option<tokio::time::Instant>,
+}
+
+/// One CloudTrail event as the event history returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrailEvent {
+    pub event_id: String,
+    pub event_time: DateTime<Utc>,
+    pub event_name: String,
+    pub event_source: String,
+    pub access_key_id: Option<String>,
+    /// The whole event record (JSON text): identity, source IP, errors, the
+    /// credentials an `AssumeRole` issued.
+    pub record: String,
+}
+
+/// What a lookup read: every event, or as many as it could and why it stopped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Lookup {
+    pub events: Vec<TrailEvent>,
+    pub pages: u32,
+    /// Why not every page was read (refused, throttled, the deadline…);
+    /// `None`: complete.
+    pub stopped: Option<String>,
+}
+
+/// The auditor's recorded AWS activity (CloudTrail's event history).
+#[async_trait]
+pub trait ActivityLog: Send + Sync {
+    /// Every event matching `query`, oldest first, paging at the service's
+    /// rate limit; never an error: what could not be read is in `stopped`.
+    async fn lookup(&self, query: &ActivityQuery) -> Lookup;
 }

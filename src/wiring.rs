@@ -3,8 +3,10 @@
 use std::sync::Arc;
 
 use crate::aws::AwsClients;
+use crate::aws::cloudtrail::CloudTrailActivity;
 use crate::aws::dynamo::DynamoGrantStore;
 use crate::aws::iam::IamRoles;
+use crate::aws::s3::S3Evidence;
 use crate::aws::sts::StsIdentity;
 use crate::config::Settings;
 use crate::ports::{CallerIdentity, Clock, SystemClock};
@@ -52,13 +54,27 @@ pub fn grant_service(
             bus.clone(),
         ))
     });
-    let service = GrantService::new(
+    let roles = Arc::new(iam_roles(clients, &settings, identity.clone()));
+    // CloudTrail in other target accounts through the same provisioner sessions.
+    let activity = Arc::new(CloudTrailActivity::new(
+        clients.cloudtrail.clone(),
+        roles.clone(),
+    ));
+    let evidence_store = settings
+        .evidence_bucket
+        .clone()
+        .map(|bucket| Arc::new(S3Evidence::new(clients.s3.clone(), bucket)));
+    let mut service = GrantService::new(
         Arc::new(grant_store(clients, &settings)),
-        Arc::new(iam_roles(clients, &settings, identity.clone())),
+        roles,
         identity,
         clock,
         settings,
-    );
+    )
+    .with_activity(activity);
+    if let Some(store) = evidence_store {
+        service = service.with_evidence_store(store);
+    }
     match notifier {
         Some(n) => service.with_notifier(n),
         None => service,

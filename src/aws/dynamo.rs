@@ -471,6 +471,9 @@ fn grant_item(g: &Grant) -> Item {
     if g.recheck {
         item.insert("recheck".into(), AttributeValue::Bool(true));
     }
+    if g.evidence_pending {
+        item.insert("evidence_pending".into(), AttributeValue::Bool(true));
+    }
     item
 }
 
@@ -497,6 +500,18 @@ fn event_item(ticket: &Ticket, e: &HistoryEvent) -> Item {
         item.insert(
             "origin".into(),
             s(serde_json::to_string(origin).expect("an origin serialises")),
+        );
+    }
+    if !e.removal.is_empty() {
+        item.insert(
+            "removal".into(),
+            s(serde_json::to_string(&e.removal).expect("a removal serialises")),
+        );
+    }
+    if let Some(copy) = &e.evidence {
+        item.insert(
+            "evidence".into(),
+            s(serde_json::to_string(copy).expect("a copy serialises")),
         );
     }
     item
@@ -615,6 +630,7 @@ fn grant_from_item(item: &Item) -> anyhow::Result<Grant> {
         attempts: u32::try_from(r.num("attempts")?)?,
         last_error: r.opt("last_error").map(str::to_owned),
         recheck: flag(item, "recheck"),
+        evidence_pending: flag(item, "evidence_pending"),
         refused: flag(item, "refused"),
         version: r.num("version")?,
     })
@@ -642,6 +658,17 @@ fn event_from_item(item: &Item) -> anyhow::Result<HistoryEvent> {
         version: r.num("version")?,
         origin: r
             .opt("origin")
+            .map(serde_json::from_str)
+            .transpose()
+            .map_err(anyhow::Error::from)?,
+        removal: r
+            .opt("removal")
+            .map(serde_json::from_str)
+            .transpose()
+            .map_err(anyhow::Error::from)?
+            .unwrap_or_default(),
+        evidence: r
+            .opt("evidence")
             .map(serde_json::from_str)
             .transpose()
             .map_err(anyhow::Error::from)?,

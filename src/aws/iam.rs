@@ -11,12 +11,12 @@ use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
 
 use super::{aws_error, error_code};
-use crate::domain::AccountId;
+use crate::domain::{AccountId, TeardownStep, step};
 use crate::domain::{MANAGED_BY, RoleRef, TAG_EXPIRES_AT, TAG_MANAGED_BY, TAG_TICKET};
 use crate::policy::{self, PolicyDocument, REVOKE_SESSIONS_POLICY_NAME, WINDOW_POLICY_NAME};
 use crate::ports::{
     CallerIdentity, ListedRole, ObservedRole, ProvisionError, ProvisionedRole, RoleProvisioner,
-    RoleSpec, TornDown, WindowUpdate,
+    RoleSpec, Teardown, TornDown, WindowUpdate,
 };
 use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata};
 
@@ -37,7 +37,7 @@ pub struct IamRoles {
 
 /// A provisioner session being opened or open: one `AssumeRole` however many
 /// callers ask at once.
-type SessionCell = Arc<tokio::sync::OnceCell<(Client, std::time::SystemTime)>>;
+type SessionCell = Arc<tokio::sync::OnceCell<(SharedCredentialsProvider, std::time::SystemTime)>>;
 
 #[derive(Default)]
 struct SessionCache(std::sync::Mutex<std::collections::HashMap<(AccountId, String), SessionCell>>);
@@ -50,8 +50,9 @@ impl SessionCache {
     /// or a fresh cell. Expired entries are dropped on the way.
     fn cell(&self, account: &AccountId, label: &str) -> SessionCell {
         let now = std::time::SystemTime::now();
-        let fresh =
-            |(_, expires): &(Client, std::time::SystemTime)| *expires > now + SESSION_MARGIN;
+        let fresh = |(_, expires): &(SharedCredentialsProvider, std::time::SystemTime)| {
+            *expires > now + SESSION_MARGIN
+        };
         let mut map = self.0.lock().expect("not poisoned");
         map.retain(|_, cell| cell.get().is_none_or(fresh));
         map.entry((account.clone(), label.to_owned()))
@@ -91,15 +92,35 @@ impl IamRoles {
     /// provisioner role there, with the ticket as session name and source
     /// identity so CloudTrail in that account ties each change to it.
     async fn client_for(&self, target: &AccountId, label: &str) -> anyhow::Result<Client> {
+        Ok(match self.credentials_for(target, label).await? {
+            None => (*self.iam).clone(),
+            Some(creds) => Client::from_conf(
+                self.iam
+                    .config()
+                    .to_builder()
+                    .credentials_provider(creds)
+                    .build(),
+            ),
+        })
+    }
+
+    /// The provisioner session's credentials in `target` for `label` (opened
+    /// once, reused until shortly before it expires); `None` in our own
+    /// account, where the function's own credentials act.
+    pub async fn credentials_for(
+        &self,
+        target: &AccountId,
+        label: &str,
+    ) -> anyhow::Result<Option<SharedCredentialsProvider>> {
         let caller = self.identity.caller().await?;
         if &caller.account == target {
-            return Ok((*self.iam).clone());
+            return Ok(None);
         }
         let cell = self.sessions.cell(target, label);
-        let (client, _) = cell
+        let (creds, _) = cell
             .get_or_try_init(|| self.open_session(&caller, target, label))
             .await?;
-        Ok(client.clone())
+        Ok(Some(creds.clone()))
     }
 
     /// `sts:AssumeRole` into the provisioner role of `target`.
@@ -108,7 +129,7 @@ impl IamRoles {
         caller: &crate::ports::Caller,
         target: &AccountId,
         label: &str,
-    ) -> anyhow::Result<(Client, std::time::SystemTime)> {
+    ) -> anyhow::Result<(SharedCredentialsProvider, std::time::SystemTime)> {
         let role_arn = format!(
             "arn:{}:iam::{target}:role/{}",
             caller.partition, self.provisioner_role_name
@@ -136,13 +157,7 @@ impl IamRoles {
             Some(expires),
             "audit-grants-provisioner",
         );
-        let conf = self
-            .iam
-            .config()
-            .to_builder()
-            .credentials_provider(SharedCredentialsProvider::new(creds))
-            .build();
-        Ok((Client::from_conf(conf), expires))
+        Ok((SharedCredentialsProvider::new(creds), expires))
     }
 
     /// The preset and the window deny: independent, so one round trip.
@@ -617,11 +632,14 @@ impl RoleProvisioner for IamRoles {
         &self,
         role: &RoleRef,
         now: DateTime<Utc>,
-    ) -> Result<TornDown, ProvisionError> {
+    ) -> Result<Teardown, ProvisionError> {
         let iam = self
             .client_for(&role.target_account, role.ticket.as_str())
             .await?;
         let name = role.role_name.as_str();
+        // When each step was answered, on the caller's clock.
+        let started = std::time::Instant::now();
+        let clock = || now + chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
 
         // 0. Only ever touch this grant's role: the one whose id was recorded
         // when it was created, whatever its tags say now. Before an id was
@@ -639,7 +657,7 @@ impl RoleProvisioner for IamRoles {
                             ticket = %role.ticket, role = name,
                             "a different role now has this grant's role name: ours is gone; theirs is not touched"
                         );
-                        return Ok(TornDown::NothingFound);
+                        return Ok(Teardown::nothing_found());
                     }
                     (None, _)
                         if tag(TAG_MANAGED_BY) == Some(MANAGED_BY)
@@ -657,7 +675,7 @@ impl RoleProvisioner for IamRoles {
                     .and_then(|b| b.permissions_boundary_arn())
                     .map(str::to_owned)
             }
-            Err(e) if gone(&e) => return Ok(TornDown::NothingFound),
+            Err(e) if gone(&e) => return Ok(Teardown::nothing_found()),
             Err(e) => return Err(aws_error("iam:GetRole", e).into()),
         };
         // The function may write only to roles that carry the boundary: one
@@ -675,7 +693,7 @@ impl RoleProvisioner for IamRoles {
                 .await
             {
                 Ok(_) => {}
-                Err(e) if gone(&e) => return Ok(TornDown::NothingFound),
+                Err(e) if gone(&e) => return Ok(Teardown::nothing_found()),
                 Err(e) => return Err(aws_error("iam:PutRolePermissionsBoundary", e).into()),
             }
         }
@@ -697,16 +715,18 @@ impl RoleProvisioner for IamRoles {
             attached_policies(&iam, name),
             inline_policies(&iam, name),
         );
+        let answered = clock();
+        let mut steps = vec![];
         match &deny {
-            Err(e) if gone(e) => return Ok(TornDown::NothingFound), // the role is already gone
+            Err(e) if gone(e) => return Ok(Teardown::nothing_found()), // the role is already gone
             Err(e) => {
                 tracing::error!(ticket = %role.ticket, role = name, error = %DisplayErrorContext(e), "could not revoke sessions; removing the role's policies anyway")
             }
-            Ok(()) => {}
+            Ok(()) => steps.push(TeardownStep::new(step::SESSIONS_REVOKED, answered)),
         }
         match trust {
-            Ok(_) => {}
-            Err(e) if gone(&e) => return Ok(TornDown::NothingFound),
+            Ok(_) => steps.push(TeardownStep::new(step::TRUST_REMOVED, answered)),
+            Err(e) if gone(&e) => return Ok(Teardown::nothing_found()),
             Err(e) => return Err(aws_error("iam:UpdateAssumeRolePolicy", e).into()),
         }
         // 2. Detach every managed policy and delete every inline policy but
@@ -723,17 +743,26 @@ impl RoleProvisioner for IamRoles {
             .into_iter()
             .chain(deleted)
             .collect::<Result<Vec<()>, _>>()?;
+        steps.push(TeardownStep::new(step::POLICIES_DETACHED, clock()));
         delete_inline(&iam, name, REVOKE_SESSIONS_POLICY_NAME).await?;
+        steps.push(TeardownStep::new(step::INLINE_POLICIES_DELETED, clock()));
+        let deleted = |mut steps: Vec<TeardownStep>| {
+            steps.push(TeardownStep::new(step::ROLE_DELETED, clock()));
+            Ok(Teardown {
+                found: TornDown::Deleted,
+                steps,
+            })
+        };
         match iam.delete_role().role_name(name).send().await {
-            Ok(_) => return Ok(TornDown::Deleted),
-            Err(e) if gone(&e) => return Ok(TornDown::Deleted),
+            Ok(_) => return deleted(steps),
+            Err(e) if gone(&e) => return deleted(steps),
             // Something was added while we worked, or an instance profile
             // holds the role: list again and remove everything, one by one.
             Err(e) if is_code(&e, "DeleteConflict") => {}
             Err(e) => return Err(aws_error("iam:DeleteRole", e).into()),
         }
         remove_everything_and_delete(&iam, name).await?;
-        Ok(TornDown::Deleted)
+        deleted(steps)
     }
 }
 

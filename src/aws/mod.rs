@@ -1,8 +1,10 @@
 //! The real adapters: the ports implemented with the AWS SDK for Rust.
 
+pub mod cloudtrail;
 pub mod dynamo;
 pub mod events;
 pub mod iam;
+pub mod s3;
 pub mod sts;
 
 use std::time::Duration;
@@ -25,6 +27,8 @@ pub struct AwsClients {
     pub dynamodb: Lazy<aws_sdk_dynamodb::Client>,
     pub secrets: Lazy<aws_sdk_secretsmanager::Client>,
     pub events: Lazy<aws_sdk_eventbridge::Client>,
+    pub cloudtrail: Lazy<aws_sdk_cloudtrail::Client>,
+    pub s3: Lazy<aws_sdk_s3::Client>,
 }
 
 /// An SDK client built from its configuration on first use (then shared by
@@ -168,6 +172,16 @@ impl AwsClients {
             dynamodb: Lazy::new(conf, aws_sdk_dynamodb::Client::new),
             secrets: Lazy::new(conf, aws_sdk_secretsmanager::Client::new),
             events: Lazy::new(conf, aws_sdk_eventbridge::Client::new),
+            cloudtrail: Lazy::new(conf, aws_sdk_cloudtrail::Client::new),
+            // Path-style addressing where the endpoint is given (an emulator):
+            // bucket host names exist only on AWS.
+            s3: Lazy::new(conf, |conf| {
+                aws_sdk_s3::Client::from_conf(
+                    aws_sdk_s3::config::Builder::from(conf)
+                        .force_path_style(conf.endpoint_url().is_some())
+                        .build(),
+                )
+            }),
         }
     }
 }

@@ -87,6 +87,16 @@ pub enum CliCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The evidence pack of one grant: the approval, the role as granted,
+    /// every change, the proof of removal and the auditor's recorded activity.
+    Evidence {
+        ticket: String,
+        #[arg(long, value_enum, default_value = "json")]
+        format: crate::evidence::Format,
+        /// Write it to this file instead of standard output.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
     /// List grants.
     List {
         #[arg(long)]
@@ -275,6 +285,9 @@ fn command_of(cli: CliCommand, now: DateTime<Utc>) -> Result<(Command, bool), Er
             (Command::Create(Box::new(body)), json)
         }
         CliCommand::Show { ticket, json } => (Command::Show(ticket_arg(&ticket)?), json),
+        CliCommand::Evidence { ticket, .. } => {
+            (Command::Evidence(ticket_arg(&ticket)?, None), false)
+        }
         CliCommand::List { status, json } => {
             let status = status
                 .map(|s| GrantStatus::parse(&s).map_err(|e| Error::invalid("status", e)))
@@ -340,6 +353,10 @@ async fn execute(function: &Function, cli: CliCommand) -> Result<ExitCode, Error
         return Ok(ExitCode::SUCCESS);
     }
     let now = function.service.now();
+    let written = match &cli {
+        CliCommand::Evidence { format, out, .. } => Some((*format, out.clone())),
+        _ => None,
+    };
     let (command, json) = command_of(cli, now)?;
     let origin = Origin::cli(&local_user());
     let outcome = crate::command::execute(&function.service, command, &origin).await?;
@@ -354,6 +371,11 @@ async fn execute(function: &Function, cli: CliCommand) -> Result<ExitCode, Error
         }
         Outcome::Shown(grant, history) => {
             print_history(&grant, &history, json);
+            false
+        }
+        Outcome::Evidence(pack) => {
+            let (format, out) = written.unwrap_or_default();
+            write_evidence(&pack, format, out.as_deref())?;
             false
         }
         Outcome::Listed(grants) => {
@@ -386,6 +408,45 @@ async fn execute(function: &Function, cli: CliCommand) -> Result<ExitCode, Error
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Writes a pack to `out` (or stdout); says on stderr what a reader must
+/// not miss: a role still there, activity not fully read.
+fn write_evidence(
+    pack: &crate::evidence::pack::Pack,
+    format: crate::evidence::Format,
+    out: Option<&std::path::Path>,
+) -> Result<(), Error> {
+    let text = format.render(pack);
+    match out {
+        Some(path) => std::fs::write(path, &text).map_err(|e| {
+            Error::Internal(anyhow::Error::new(e).context(format!("writing {}", path.display())))
+        })?,
+        None => print!("{text}"),
+    }
+    for a in &pack.accounts {
+        if a.removal.state == "role_still_exists" {
+            eprintln!(
+                "warning: account {}: the role still exists ({})",
+                a.account, a.role.role_arn
+            );
+        }
+        if !a.activity.complete {
+            eprintln!(
+                "note: account {}: the recorded activity is incomplete: {}",
+                a.account,
+                a.activity.notes.last().map(String::as_str).unwrap_or("")
+            );
+        }
+    }
+    if let Some(path) = out {
+        eprintln!(
+            "evidence pack of {} written to {}",
+            pack.ticket,
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 /// `check-access`: no settings, no table; only the auditor's credentials.

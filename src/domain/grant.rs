@@ -121,6 +121,9 @@ pub struct Grant {
     /// role of that name that is not ours): no role was left, and the ticket
     /// stays open for a corrected request. Never retried by the sweeper.
     pub refused: bool,
+    /// Ended, and its evidence pack is still to be kept (`EVIDENCE_BUCKET`):
+    /// a sweep writes it once `EVIDENCE_DELAY` has passed since the end.
+    pub evidence_pending: bool,
     /// Optimistic-locking counter: every write expects the version it read.
     pub version: u64,
 }
@@ -157,6 +160,18 @@ impl Transition {
     /// The change as asked for by `origin` (recorded with it).
     pub fn asked_by(mut self, origin: &super::Origin) -> Self {
         self.event.origin = Some(origin.clone());
+        self
+    }
+
+    /// The change records what the teardown did to each account's role.
+    pub fn removing(mut self, removal: Vec<super::RoleRemoval>) -> Self {
+        self.event.removal = removal;
+        self
+    }
+
+    /// An end after which the evidence pack is owed (`EVIDENCE_BUCKET` set).
+    pub fn owing_evidence(mut self, owed: bool) -> Self {
+        self.grant.evidence_pending = owed && self.grant.is_ended();
         self
     }
 }
@@ -210,6 +225,7 @@ impl Grant {
             last_error: None,
             recheck: false,
             refused: false,
+            evidence_pending: false,
             version: 1,
         }
     }
@@ -349,6 +365,26 @@ impl Grant {
         }))
     }
 
+    /// An ended grant's evidence pack was kept (the record names the copy),
+    /// or (`None`) no longer can be: no evidence bucket is configured.
+    pub fn settle_evidence(
+        &self,
+        copy: Option<&super::EvidenceCopy>,
+        at: DateTime<Utc>,
+    ) -> Result<Transition, IllegalTransition> {
+        self.require(
+            self.is_ended() && self.evidence_pending,
+            "given its evidence",
+        )?;
+        let reason = match copy {
+            Some(copy) => format!("evidence pack kept at {}", copy.describe()),
+            None => "evidence pack not kept: EVIDENCE_BUCKET is no longer set".to_owned(),
+        };
+        let mut t = self.transition(at, &reason, |g| g.evidence_pending = false);
+        t.event.evidence = copy.cloned();
+        Ok(t)
+    }
+
     /// A provisioning or teardown attempt failed: `failed`, retried by the
     /// sweeper, counting attempts. The grant stays live.
     pub fn fail_attempt(
@@ -466,6 +502,8 @@ impl Grant {
                 reason: reason.to_owned(),
                 version: next.version,
                 origin: None,
+                removal: vec![],
+                evidence: None,
             },
             notices: super::notices_between(self, &next, at),
             grant: next,
@@ -506,7 +544,11 @@ impl Grant {
     /// Stored as the sort key of the sweeper's index.
     pub fn due_at(&self) -> Option<DateTime<Utc>> {
         if let Some(ended) = self.ended_at {
-            return self.recheck.then_some(ended + STALE_AFTER);
+            let recheck = self.recheck.then_some(ended + STALE_AFTER);
+            let evidence = self
+                .evidence_pending
+                .then_some(ended + super::EVIDENCE_DELAY);
+            return recheck.into_iter().chain(evidence).min();
         }
         if self.refused && self.ending.is_none() {
             return None; // nothing to do until someone corrects the request
@@ -641,6 +683,12 @@ pub struct HistoryEvent {
     /// extend); `None` for what the function does on its own.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub origin: Option<super::Origin>,
+    /// For the end of a teardown: what was done to each account's role, and when.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub removal: Vec<super::RoleRemoval>,
+    /// For the keeping of the evidence pack: where it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<super::EvidenceCopy>,
 }
 
 fn ser_time<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {

@@ -6,6 +6,7 @@ mod grant;
 pub mod json;
 mod notice;
 mod origin;
+mod removal;
 mod request;
 mod role;
 mod values;
@@ -21,6 +22,7 @@ pub use grant::{
 };
 pub use notice::{EXPIRING_LEADS, NOTICE_SOURCE, Notice, NoticeKind, notices_between};
 pub use origin::Origin;
+pub use removal::{EVIDENCE_DELAY, EvidenceCopy, RoleRemoval, TeardownStep, step};
 pub use request::{
     GrantRequest, GrantRequestBody, MAX_PRINCIPALS, MAX_TARGET_ACCOUNTS, REQUEST_FIELDS,
     RequestRules,

@@ -72,6 +72,7 @@ pub fn result(outcome: Outcome) -> Value {
         Outcome::Grant(grant) | Outcome::Shown(grant, _) => grant.view(true),
         Outcome::Listed(grants) => grants.iter().map(|g| g.view(false)).collect(),
         Outcome::Swept(report) => crate::service::to_json(&report),
+        Outcome::Evidence(pack) => crate::service::to_json(&pack),
         Outcome::Reconciled(report) => crate::service::to_json(&report),
     }
 }

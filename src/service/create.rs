@@ -59,6 +59,8 @@ impl GrantService {
             reason: "grant requested".into(),
             version: grant.version,
             origin: Some(origin.clone()),
+            removal: vec![],
+            evidence: None,
         };
         let accounts: Vec<AccountId> = grant.accounts().cloned().collect();
         let (inserted, ()) = tokio::join!(

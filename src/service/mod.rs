@@ -3,6 +3,7 @@
 //! reaches it through `crate::command::execute`.
 
 mod create;
+mod evidence;
 mod extend;
 mod notify;
 mod reads;
@@ -27,10 +28,12 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::metrics::{Metric, Metrics};
 use crate::policy;
 use crate::ports::{
-    Caller, CallerIdentity, Clock, GrantStore, Notifier, RoleProvisioner, RoleSpec, StoreError,
+    ActivityLog, Caller, CallerIdentity, Clock, EvidenceStore, GrantStore, Notifier,
+    RoleProvisioner, RoleSpec, StoreError,
 };
 
 pub use create::Created;
+pub use evidence::{kept_copy, redact_external_id};
 pub use notify::NoticeReport;
 pub use reconcile::{
     Drift, ROLE_DELETED_OUT_OF_BAND, ReconcileOptions, ReconcileReport, drift_between,
@@ -66,6 +69,11 @@ pub struct GrantService {
     metrics: Metrics,
     /// Where notifications go (`NOTIFY_EVENT_BUS`); `None`: none are recorded or sent.
     notifier: Option<Arc<dyn Notifier>>,
+    /// Where the auditor's activity is read (CloudTrail); `None`: the pack
+    /// says it was not read.
+    activity: Option<Arc<dyn ActivityLog>>,
+    /// Where ended grants' packs are kept (`EVIDENCE_BUCKET`); `None`: not kept.
+    evidence_store: Option<Arc<dyn EvidenceStore>>,
 }
 
 fn internal(e: impl Into<anyhow::Error>) -> Error {
@@ -121,7 +129,21 @@ impl GrantService {
             settings,
             metrics: Metrics::default(),
             notifier: None,
+            activity: None,
+            evidence_store: None,
         }
+    }
+
+    /// Where the evidence pack reads the auditor's activity.
+    pub fn with_activity(mut self, log: Arc<dyn ActivityLog>) -> Self {
+        self.activity = Some(log);
+        self
+    }
+
+    /// Where each ended grant's evidence pack is kept.
+    pub fn with_evidence_store(mut self, store: Arc<dyn EvidenceStore>) -> Self {
+        self.evidence_store = Some(store);
+        self
     }
 
     /// Where notifications go: every transition that matters to people is

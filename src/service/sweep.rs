@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use serde::Serialize;
 
-use crate::domain::{AccountId, Ending, Grant, GrantStatus, format_timestamp};
+use crate::domain::{AccountId, EVIDENCE_DELAY, Ending, Grant, GrantStatus, format_timestamp};
 use crate::error::Result;
 use crate::metrics::Metric;
 
@@ -31,6 +31,8 @@ pub struct SweepReport {
     pub failed: Vec<SweepFailure>,
     /// Ended grants checked once more for a role a late provisioning made.
     pub verified: Vec<String>,
+    /// Ended grants whose evidence pack was kept (`EVIDENCE_BUCKET`).
+    pub evidence_kept: Vec<String>,
     /// Due grants another invocation is tearing down right now (left to it;
     /// found again by a later sweep if it dies).
     pub in_progress: Vec<String>,
@@ -54,7 +56,12 @@ pub struct SweepOptions {
 enum SweepOutcome {
     TornDown,
     Resumed,
-    Verified,
+    /// An ended grant: checked once more for a role (`verified`), its
+    /// evidence pack kept (`evidence_kept`).
+    Ended {
+        verified: bool,
+        evidence_kept: bool,
+    },
     /// Another invocation is tearing it down right now.
     InProgress,
     Skipped,
@@ -79,6 +86,7 @@ impl GrantService {
             resumed: vec![],
             failed: vec![],
             verified: vec![],
+            evidence_kept: vec![],
             in_progress: vec![],
             deferred: vec![],
             notices: NoticeReport::default(),
@@ -119,7 +127,7 @@ impl GrantService {
                         if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
                             return (ticket, None);
                         }
-                        (ticket, Some(self.sweep_one(grant, as_of).await))
+                        (ticket, Some(self.sweep_one(grant, as_of, deadline).await))
                     }
                 })
                 .buffer_unordered(self.settings.sweep_concurrency)
@@ -130,7 +138,17 @@ impl GrantService {
                 None => report.deferred.push(ticket),
                 Some(Ok(SweepOutcome::TornDown)) => report.torn_down.push(ticket),
                 Some(Ok(SweepOutcome::Resumed)) => report.resumed.push(ticket),
-                Some(Ok(SweepOutcome::Verified)) => report.verified.push(ticket),
+                Some(Ok(SweepOutcome::Ended {
+                    verified,
+                    evidence_kept,
+                })) => {
+                    if verified {
+                        report.verified.push(ticket.clone());
+                    }
+                    if evidence_kept {
+                        report.evidence_kept.push(ticket);
+                    }
+                }
                 Some(Ok(SweepOutcome::InProgress)) => report.in_progress.push(ticket),
                 Some(Ok(SweepOutcome::Skipped)) => {}
                 Some(Err(e)) => {
@@ -145,6 +163,7 @@ impl GrantService {
         report.torn_down = sorted(report.torn_down);
         report.resumed = sorted(report.resumed);
         report.verified = sorted(report.verified);
+        report.evidence_kept = sorted(report.evidence_kept);
         report.in_progress = sorted(report.in_progress);
         report.deferred = sorted(report.deferred);
         report.failed = sorted(report.failed);
@@ -160,20 +179,39 @@ impl GrantService {
         Ok(report)
     }
 
-    async fn sweep_one(&self, indexed: Grant, as_of: DateTime<Utc>) -> Result<SweepOutcome> {
+    async fn sweep_one(
+        &self,
+        indexed: Grant,
+        as_of: DateTime<Utc>,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<SweepOutcome> {
         // The index is eventually consistent: act only on the grant as it is.
-        let grant = self.existing_grant(&indexed.ticket).await?;
-        if grant.is_ended() {
-            if !grant.recheck {
-                return Ok(SweepOutcome::Skipped);
+        let mut grant = self.existing_grant(&indexed.ticket).await?;
+        if let Some(ended) = grant.ended_at {
+            let mut verified = false;
+            if grant.recheck {
+                self.remove_role(&grant, "checking that no role remains")
+                    .await?;
+                match self.commit(&grant, |g, at| g.confirm_no_role(at)).await {
+                    Ok(g) => (grant, verified) = (g, true),
+                    Err(e) if e.lost_race() => return Ok(SweepOutcome::Skipped),
+                    Err(e) => return Err(e.into()),
+                }
             }
-            self.remove_role(&grant, "checking that no role remains")
-                .await?;
-            return match self.commit(&grant, |g, at| g.confirm_no_role(at)).await {
-                Ok(_) => Ok(SweepOutcome::Verified),
-                Err(e) if e.lost_race() => Ok(SweepOutcome::Skipped),
-                Err(e) => Err(e.into()),
-            };
+            let evidence_due = grant.evidence_pending && as_of >= ended + EVIDENCE_DELAY;
+            let evidence_kept = evidence_due
+                && self
+                    .keep_evidence(&grant, deadline)
+                    .await?
+                    .is_some_and(|g| !g.evidence_pending && self.evidence_store.is_some());
+            return Ok(if verified || evidence_kept {
+                SweepOutcome::Ended {
+                    verified,
+                    evidence_kept,
+                }
+            } else {
+                SweepOutcome::Skipped
+            });
         }
         if grant.refused && grant.ending.is_none() {
             // A lagging index entry: a refused grant waits for a corrected request.

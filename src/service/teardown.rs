@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
 
-use crate::domain::{Ending, Grant, GrantStatus, Origin, Reason, STALE_AFTER, Ticket};
+use crate::domain::{Ending, Grant, GrantStatus, Origin, Reason, RoleRemoval, STALE_AFTER, Ticket};
 use crate::error::Result;
 use crate::metrics::Metric;
 use crate::ports::{ProvisionError, TornDown};
@@ -144,27 +144,52 @@ impl GrantService {
     /// whose id was recorded was not found (IAM may be lagging). A refused
     /// grant has no role of ours: one that carries its name belongs to someone
     /// else and is never touched, so finding it is "nothing to do".
-    pub(super) async fn teardown_role(&self, grant: &Grant) -> Result<TornDown, ProvisionError> {
+    /// With it, what was done to each account's role, and when.
+    pub(super) async fn teardown_role(
+        &self,
+        grant: &Grant,
+    ) -> Result<(TornDown, Vec<RoleRemoval>), ProvisionError> {
         let now = self.clock.now();
         let refs = grant.role_refs();
         let results = join_all(refs.iter().map(|r| self.provisioner.teardown(r, now))).await;
         let (mut deleted, mut recorded_but_missing) = (false, false);
         let mut failures = vec![];
-        for (r, result) in refs.iter().zip(results) {
-            match result {
-                Ok(TornDown::Deleted) => deleted = true,
-                Ok(TornDown::NothingFound) => recorded_but_missing |= r.role_id.is_some(),
-                Err(ProvisionError::ForeignRole(_)) if grant.refused => {}
+        let mut removal = vec![];
+        for ((r, result), role) in refs.iter().zip(results).zip(&grant.roles) {
+            let outcome = match result {
+                Ok(t) => {
+                    match t.found {
+                        TornDown::Deleted => deleted = true,
+                        TornDown::NothingFound => recorded_but_missing |= r.role_id.is_some(),
+                    }
+                    Some(t)
+                }
+                Err(ProvisionError::ForeignRole(_)) if grant.refused => None,
                 Err(e) if refs.len() == 1 => return Err(e),
-                Err(e) => failures.push(format!("account {}: {e:#}", r.target_account)),
-            }
+                Err(e) => {
+                    failures.push(format!("account {}: {e:#}", r.target_account));
+                    None
+                }
+            };
+            removal.push(RoleRemoval {
+                account: role.account.to_string(),
+                role_arn: role.role_arn.clone(),
+                role_id: role.role_id.clone(),
+                outcome: match outcome.as_ref().map(|t| t.found) {
+                    Some(TornDown::Deleted) => "deleted",
+                    _ => "not_found",
+                }
+                .into(),
+                steps: outcome.map(|t| t.steps).unwrap_or_default(),
+            });
         }
         if failures.is_empty() {
-            Ok(if deleted && !recorded_but_missing {
+            let found = if deleted && !recorded_but_missing {
                 TornDown::Deleted
             } else {
                 TornDown::NothingFound
-            })
+            };
+            Ok((found, removal))
         } else {
             Err(ProvisionError::Aws(anyhow::anyhow!(failures.join("; "))))
         }
@@ -188,7 +213,7 @@ impl GrantService {
     async fn finish_teardown(&self, grant: Grant) -> Result<Option<Grant>> {
         let started = std::time::Instant::now();
         match self.teardown_role(&grant).await {
-            Ok(found) => {
+            Ok((found, removal)) => {
                 self.metrics.put(
                     Metric::TeardownLatency,
                     started.elapsed().as_secs_f64() * 1000.0,
@@ -198,7 +223,12 @@ impl GrantService {
                 let check_again = found == TornDown::NothingFound
                     && grant.roles.iter().any(|r| r.role_id.is_some())
                     && self.clock.now() < grant.created_at + STALE_AFTER;
-                let step = |g: &Grant, at| g.finish_teardown_checking_again(check_again, at);
+                let owing_evidence = self.evidence_store.is_some();
+                let step = |g: &Grant, at| {
+                    Ok(g.finish_teardown_checking_again(check_again, at)?
+                        .removing(removal)
+                        .owing_evidence(owing_evidence))
+                };
                 match self.commit(&grant, step).await {
                     Ok(g) => Ok(Some(g)),
                     Err(e) if e.lost_race() => Ok(None),

@@ -194,6 +194,17 @@ pub async fn default_account_clients(log: &CallLog) -> AwsClients {
                 .interceptor(log.clone())
                 .build(),
         )),
+        cloudtrail: audit_grants::aws::Lazy::ready(aws_sdk_cloudtrail::Client::from_conf(
+            aws_sdk_cloudtrail::config::Builder::from(&conf)
+                .interceptor(log.clone())
+                .build(),
+        )),
+        s3: audit_grants::aws::Lazy::ready(aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&conf)
+                .force_path_style(true)
+                .interceptor(log.clone())
+                .build(),
+        )),
     }
 }
 
@@ -224,6 +235,15 @@ pub async fn clients_with(account: &str, log: &CallLog, faults: &FaultInjector) 
         dynamodb: audit_grants::aws::Lazy::ready(client!(aws_sdk_dynamodb)),
         secrets: audit_grants::aws::Lazy::ready(client!(aws_sdk_secretsmanager)),
         events: audit_grants::aws::Lazy::ready(client!(aws_sdk_eventbridge)),
+        cloudtrail: audit_grants::aws::Lazy::ready(client!(aws_sdk_cloudtrail)),
+        s3: audit_grants::aws::Lazy::ready(aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&conf)
+                .force_path_style(true)
+                .interceptor(header.clone())
+                .interceptor(log.clone())
+                .interceptor(faults.clone())
+                .build(),
+        )),
     }
 }
 

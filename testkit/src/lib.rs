@@ -18,6 +18,7 @@ pub mod http1;
 mod proxy;
 pub mod runtime_api;
 pub mod standin;
+pub mod trail;
 
 pub use accounts::*;
 pub use env::*;

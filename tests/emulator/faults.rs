@@ -489,6 +489,8 @@ async fn the_injected_dynamodb_conflict_is_what_transact_write_items_returns() {
         reason: "test".into(),
         version: 1,
         origin: None,
+        removal: vec![],
+        evidence: None,
     };
     let e = audit_grants::ports::GrantStore::insert(&store, &grant, &event)
         .await

@@ -9,6 +9,7 @@ mod cli;
 mod cross_account;
 mod engagements;
 mod events;
+mod evidence;
 mod faults;
 mod grant_lifecycle;
 mod hostile;

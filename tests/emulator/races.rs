@@ -186,7 +186,7 @@ impl RoleProvisioner for Watched {
         &self,
         role: &RoleRef,
         now: DateTime<Utc>,
-    ) -> Result<audit_grants::ports::TornDown, ProvisionError> {
+    ) -> Result<audit_grants::ports::Teardown, ProvisionError> {
         let n = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_in_flight.fetch_max(n, Ordering::SeqCst);
         tokio::time::sleep(self.delay).await;

@@ -409,7 +409,7 @@ impl audit_grants::ports::RoleProvisioner for StalledProvisioner {
         &self,
         role: &audit_grants::domain::RoleRef,
         now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<audit_grants::ports::TornDown, audit_grants::ports::ProvisionError> {
+    ) -> Result<audit_grants::ports::Teardown, audit_grants::ports::ProvisionError> {
         self.inner.teardown(role, now).await
     }
 }

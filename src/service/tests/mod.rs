@@ -5,6 +5,7 @@
 
 mod accounts;
 mod create;
+mod evidence;
 mod extend;
 mod notify;
 mod reads;
