@@ -19,6 +19,7 @@ test:
 	$(CARGO) run --quiet --example policy_documents > target/iam-documents.json
 	.venv-cfn/bin/python scripts/check-policies.py --document target/iam-documents.json auditor_policy
 	tests/iam/run.sh target/iam-documents.json
+	tests/browser/install.sh
 	scripts/moto.sh scripts/test-emulator.sh
 	scripts/moto.sh scripts/cargo-lambda-check.sh
 

@@ -62,6 +62,14 @@ if [ "$status" != expired ]; then
   echo "demo: expected the grant to be expired, it is $status" >&2
   exit 1
 fi
+mkdir -p target/demo
+step "audit-grants evidence AUD-1042 --format md / html  (the evidence pack)"
+$bin evidence AUD-1042 --format html --out target/demo/AUD-1042-evidence.html
+$bin evidence AUD-1042 --format md --out target/demo/AUD-1042-evidence.md
+sed -n '/^## Proof of removal/,/^## Recorded activity/p' target/demo/AUD-1042-evidence.md | sed '$d'
+echo "(the emulator has no CloudTrail LookupEvents: the pack's activity section says it could not be read, and why;"
+echo " open target/demo/AUD-1042-evidence.html in a browser for the whole page)"
+
 step "audit-grants check-access --profile audit-AUD-1042  (the auditor again, after the sweep)"
 if as_auditor $bin check-access --profile audit-AUD-1042; then
   echo "demo: check-access still succeeded after the sweep" >&2

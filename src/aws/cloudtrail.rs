@@ -117,7 +117,14 @@ fn stopped_because(
             "CloudTrail kept throttling the lookup ({code}) {read}, after the SDK's retries: run `audit-grants evidence` again later. {detail}"
         ),
         Some(code) => format!("CloudTrail answered {code} {read}: {detail}"),
-        None => format!("CloudTrail could not be reached {read}: {detail}"),
+        // No CloudTrail answer at all: say what came back, not its body.
+        None => match e.raw_response() {
+            Some(r) => format!(
+                "the CloudTrail endpoint answered HTTP {} with no CloudTrail answer {read}: LookupEvents is not available there",
+                r.status().as_u16()
+            ),
+            None => format!("CloudTrail could not be reached {read}: {e}"),
+        },
     }
 }
 

@@ -1099,6 +1099,7 @@ fn the_http_api_exists_only_with_a_webhook_secret() {
         routes,
         vec![
             "GET /grants/{ticket}",
+            "GET /grants/{ticket}/evidence",
             "POST /grants",
             "POST /grants/{ticket}/extend",
             "POST /grants/{ticket}/revoke",
