@@ -57,16 +57,21 @@ impl CloudTrailActivity {
         })
     }
 
-    /// Waits for `account`'s turn: at most one call per interval.
-    async fn pace(&self, account: &AccountId) {
+    /// Waits for `account`'s turn: at most one call per interval. `false`
+    /// (at once, nothing reserved) when the turn would come after `deadline`.
+    async fn pace(&self, account: &AccountId, deadline: Option<tokio::time::Instant>) -> bool {
         let wait_until = {
             let mut next = self.next_call.lock().await;
             let now = tokio::time::Instant::now();
             let at = next.get(account).copied().unwrap_or(now).max(now);
+            if deadline.is_some_and(|d| at >= d) {
+                return false;
+            }
             next.insert(account.clone(), at + self.interval);
             at
         };
         tokio::time::sleep_until(wait_until).await;
+        true
     }
 }
 
@@ -158,26 +163,35 @@ impl ActivityLog for CloudTrailActivity {
                 ));
                 break;
             }
-            self.pace(&query.account).await;
-            if query
-                .deadline
-                .is_some_and(|d| tokio::time::Instant::now() >= d)
-            {
-                found.stopped = Some(format!(
+            let time_limit = || {
+                format!(
                     "stopped at the time limit after {} page(s): run `audit-grants evidence` for the whole record",
                     found.pages
-                ));
+                )
+            };
+            if !self.pace(&query.account, query.deadline).await {
+                found.stopped = Some(time_limit());
                 break;
             }
-            let answer = client
+            let send = client
                 .lookup_events()
                 .lookup_attributes(attribute.clone())
                 .start_time(smithy_time(query.start))
                 .end_time(smithy_time(query.end))
                 .max_results(PAGE_SIZE)
                 .set_next_token(token.take())
-                .send()
-                .await;
+                .send();
+            // A call (with the SDK's retries) never outlasts the deadline.
+            let answer = match query.deadline {
+                Some(d) => match tokio::time::timeout_at(d, send).await {
+                    Ok(answer) => answer,
+                    Err(_) => {
+                        found.stopped = Some(time_limit());
+                        break;
+                    }
+                },
+                None => send.await,
+            };
             match answer {
                 Ok(page) => {
                     found.pages += 1;

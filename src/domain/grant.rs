@@ -365,23 +365,19 @@ impl Grant {
         }))
     }
 
-    /// An ended grant's evidence pack was kept (the record names the copy),
-    /// or (`None`) no longer can be: no evidence bucket is configured.
+    /// An ended grant's evidence pack was kept: the record names the copy.
     pub fn settle_evidence(
         &self,
-        copy: Option<&super::EvidenceCopy>,
+        copy: &super::EvidenceCopy,
         at: DateTime<Utc>,
     ) -> Result<Transition, IllegalTransition> {
         self.require(
             self.is_ended() && self.evidence_pending,
             "given its evidence",
         )?;
-        let reason = match copy {
-            Some(copy) => format!("evidence pack kept at {}", copy.describe()),
-            None => "evidence pack not kept: EVIDENCE_BUCKET is no longer set".to_owned(),
-        };
+        let reason = format!("evidence pack kept at {}", copy.describe());
         let mut t = self.transition(at, &reason, |g| g.evidence_pending = false);
-        t.event.evidence = copy.cloned();
+        t.event.evidence = Some(copy.clone());
         Ok(t)
     }
 

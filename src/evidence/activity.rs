@@ -13,7 +13,11 @@ use crate::ports::TrailEvent;
 /// What CloudTrail records as an authorisation failure.
 pub fn is_denied(error_code: &str) -> bool {
     let c = error_code.trim_start_matches("Client.");
-    c.starts_with("AccessDenied") || c.starts_with("Unauthorized") || c == "Forbidden"
+    c.starts_with("AccessDenied")
+        || c.starts_with("Unauthorized")
+        || c.contains("NotAuthorized")
+        || c == "AuthorizationError"
+        || c == "Forbidden"
 }
 
 fn text<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
@@ -53,9 +57,8 @@ pub fn call_record(e: &TrailEvent) -> CallRecord {
 /// The sessions `role_arn` issued, and the refused attempts to assume it,
 /// from the events a lookup by the role's ARN returned (other events that
 /// name the role, such as our own IAM changes, are not sessions).
-pub fn sessions(assume_events: &[TrailEvent], role_arn: &str) -> (Vec<Session>, Vec<CallRecord>) {
-    let mut sessions = vec![];
-    let mut refused = vec![];
+pub fn sessions(assume_events: &[TrailEvent], role_arn: &str) -> Sessions {
+    let mut found = Sessions::default();
     for e in assume_events
         .iter()
         .filter(|e| e.event_name == "AssumeRole")
@@ -65,13 +68,14 @@ pub fn sessions(assume_events: &[TrailEvent], role_arn: &str) -> (Vec<Session>, 
             continue;
         }
         if text(&record, &["errorCode"]).is_some() {
-            refused.push(call_record(e));
+            found.refused.push(call_record(e));
             continue;
         }
         let Some(key) = text(&record, &["responseElements", "credentials", "accessKeyId"]) else {
+            found.keyless += 1;
             continue;
         };
-        sessions.push(Session {
+        found.sessions.push(Session {
             access_key_id: key.to_owned(),
             assumed_at: format_timestamp_precise(e.event_time),
             assumed_by: text(&record, &["userIdentity", "arn"]).map(str::to_owned),
@@ -83,7 +87,19 @@ pub fn sessions(assume_events: &[TrailEvent], role_arn: &str) -> (Vec<Session>, 
             calls: 0,
         });
     }
-    (sessions, refused)
+    found
+}
+
+/// What a role's `AssumeRole` events tell.
+#[derive(Debug, Default)]
+pub struct Sessions {
+    /// The sessions it issued.
+    pub sessions: Vec<Session>,
+    /// Refused attempts to assume it.
+    pub refused: Vec<CallRecord>,
+    /// Successful `AssumeRole` events that name no issued access key (the
+    /// pack says their calls could not be looked up).
+    pub keyless: usize,
 }
 
 /// Adds the calls of every session to `activity`: totals, first and last
@@ -226,16 +242,28 @@ mod tests {
                 "responseElements": {"credentials": {"accessKeyId": "ASIAOTHER"}}
             }),
         );
-        let (sessions, refused) = sessions(
+        // A successful AssumeRole whose record lacks the issued key.
+        let keyless = event(
+            "e6",
+            "2026-12-01T09:30:00Z",
+            "sts.amazonaws.com",
+            "AssumeRole",
+            None,
+            json!({"requestParameters": {"roleArn": ROLE}}),
+        );
+        let found = sessions(
             &[
                 assume("e1", "2026-12-01T09:00:00Z", "ASIA1"),
                 refused,
                 ours,
                 other_role,
+                keyless,
                 assume("e2", "2026-12-01T10:00:00Z", "ASIA2"),
             ],
             ROLE,
         );
+        assert_eq!(found.keyless, 1);
+        let (sessions, refused) = (found.sessions, found.refused);
         let keys: Vec<&str> = sessions.iter().map(|s| s.access_key_id.as_str()).collect();
         assert_eq!(keys, ["ASIA1", "ASIA2"]);
         let s = &sessions[0];
@@ -279,7 +307,7 @@ mod tests {
                 ],
                 ROLE,
             )
-            .0,
+            .sessions,
             ..Activity::default()
         };
         let calls = [
@@ -420,6 +448,8 @@ mod tests {
         for code in [
             "AccessDenied",
             "AccessDeniedException",
+            "AuthorizationError",
+            "NotAuthorizedException",
             "Client.UnauthorizedOperation",
             "UnauthorizedOperation",
         ] {

@@ -32,6 +32,16 @@ pub struct Pack {
     pub history: Vec<HistoryEvent>,
 }
 
+impl Pack {
+    /// Whether everything was read: every account's activity in full, and,
+    /// for an ended grant, IAM's answer about every role.
+    pub fn is_complete(&self) -> bool {
+        self.accounts
+            .iter()
+            .all(|a| a.activity.complete && a.removal.state != "unverified")
+    }
+}
+
 /// Who approved what, and how the request reached us.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Approval {
@@ -99,8 +109,9 @@ pub struct RoleAsGranted {
 /// The proof that the role is gone.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Removal {
-    /// `removed`, `not_removed` (the grant is live), or `role_still_exists`
-    /// (a failure: the pack says so loudly).
+    /// `removed`, `not_removed` (the grant is live), `role_still_exists`
+    /// (a failure: the pack says so loudly), or `unverified` (IAM could
+    /// not be asked; the answer says why).
     pub state: String,
     /// When the teardown began (the `revoking` change) and ended.
     pub teardown_started_at: Option<String>,

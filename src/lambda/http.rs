@@ -287,6 +287,15 @@ async fn respond(
                     http::header::CONTENT_TYPE,
                     HeaderValue::from_static(format.content_type()),
                 );
+                // A record of who did what: never cached, never sniffed.
+                r.headers.insert(
+                    http::header::CACHE_CONTROL,
+                    HeaderValue::from_static("no-store"),
+                );
+                r.headers.insert(
+                    http::header::X_CONTENT_TYPE_OPTIONS,
+                    HeaderValue::from_static("nosniff"),
+                );
                 r.body = Some(Body::Text(format.render(&pack)));
                 r
             }

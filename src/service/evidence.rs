@@ -27,6 +27,13 @@ use super::{GrantService, internal, store_err};
 /// to assume the role early are evidence too.
 const LOOKUP_LEAD: Duration = Duration::hours(1);
 
+/// How far back CloudTrail's event history reaches.
+const EVENT_HISTORY_REACH: Duration = Duration::days(90);
+
+/// How long after the end an incomplete pack (CloudTrail or IAM not fully
+/// read) is retried before it is kept as it is, saying what it lacks.
+pub const EVIDENCE_RETRY_FOR: Duration = Duration::hours(24);
+
 /// How long CloudTrail may take to deliver an event.
 const CLOUDTRAIL_DELIVERY: Duration = Duration::minutes(15);
 
@@ -42,7 +49,7 @@ impl GrantService {
         self.pack(&grant, &history, deadline).await
     }
 
-    async fn pack(
+    pub(super) async fn pack(
         &self,
         grant: &Grant,
         history: &[HistoryEvent],
@@ -132,7 +139,7 @@ impl GrantService {
         Ok(AccountEvidence {
             account: role.account.to_string(),
             role: role_as_granted,
-            removal: removal?,
+            removal,
             activity,
         })
     }
@@ -144,7 +151,7 @@ impl GrantService {
         role: &GrantRole,
         history: &[HistoryEvent],
         now: DateTime<Utc>,
-    ) -> Result<Removal> {
+    ) -> Removal {
         let started = history
             .iter()
             .rev()
@@ -166,22 +173,40 @@ impl GrantService {
             verified: None,
         };
         if !grant.is_ended() {
-            return Ok(removal);
+            return removal;
         }
-        let found = self
+        let checked_at = format_timestamp_precise(now);
+        let call = format!("iam:GetRole {} in {}", grant.role_name, role.account);
+        let found = match self
             .provisioner
             .inspect_role(&role.account, &grant.role_name)
             .await
-            .map_err(|e| internal(anyhow::Error::new(e).context("iam:GetRole for the evidence")))?;
-        let checked_at = format_timestamp_precise(now);
-        let call = format!("iam:GetRole {} in {}", grant.role_name, role.account);
+        {
+            Ok(found) => found,
+            // Said in the pack, which is still made (and not kept as final).
+            Err(e) => {
+                removal.state = "unverified".into();
+                removal.verified = Some(Verification {
+                    checked_at,
+                    call,
+                    answer: format!("IAM could not be asked: {e:#}"),
+                    role_exists: false,
+                });
+                return removal;
+            }
+        };
+        // Ours by the RoleId recorded; before one was recorded, by its tags.
+        let ours = |r: &crate::ports::ObservedRole| match &role.role_id {
+            Some(id) => *id == r.role_id,
+            None => r.managed && r.ticket.as_deref() == Some(grant.ticket.as_str()),
+        };
         let (state, answer, exists) = match found {
             None => (
                 "removed",
                 "NoSuchEntity: the role does not exist".to_owned(),
                 false,
             ),
-            Some(r) if role.role_id.as_deref() == Some(r.role_id.as_str()) => (
+            Some(r) if ours(&r) => (
                 "role_still_exists",
                 format!("the role still exists: {} ({})", r.arn, r.role_id),
                 true,
@@ -202,7 +227,7 @@ impl GrantService {
             answer,
             role_exists: exists,
         });
-        Ok(removal)
+        removal
     }
 
     /// The auditor's activity in `role`'s account: the role's `AssumeRole`
@@ -226,7 +251,8 @@ impl GrantService {
             .unwrap_or(grant.window.end())
             .max(grant.window.end())
             + Duration::seconds(i64::from(self.settings.max_session_seconds));
-        let from = grant.created_at.min(grant.window.start()) - LOOKUP_LEAD;
+        let wanted_from = grant.created_at.min(grant.window.start()) - LOOKUP_LEAD;
+        let from = wanted_from.max(now - EVENT_HISTORY_REACH);
         let to = last_possible.min(now);
         let mut activity = Activity {
             source: format!("CloudTrail event history (LookupEvents: management events), {region}"),
@@ -250,6 +276,13 @@ impl GrantService {
         activity.notes.push(
             "CloudTrail's event history holds management events of this region for 90 days; calls in other regions, and data events, are in their own trails".into(),
         );
+        if from > wanted_from {
+            activity.complete = false;
+            activity.notes.push(format!(
+                "the event history reaches back 90 days only: calls before {} are no longer in it",
+                format_timestamp(from)
+            ));
+        }
         let Some(log) = &self.activity else {
             activity.complete = false;
             activity
@@ -274,11 +307,23 @@ impl GrantService {
                 .notes
                 .push(format!("the role's AssumeRole events: {why}"));
         }
-        let (sessions, refused) = activity::sessions(&assumed.events, &role.role_arn);
-        activity.sessions = sessions;
-        activity.refused_assumes = refused;
+        let found = activity::sessions(&assumed.events, &role.role_arn);
+        if found.keyless > 0 {
+            activity.complete = false;
+            activity.notes.push(format!(
+                "{} AssumeRole event(s) of this role name no issued access key: their sessions' calls cannot be looked up",
+                found.keyless
+            ));
+        }
+        activity.sessions = found.sessions;
+        activity.refused_assumes = found.refused;
         let mut calls = vec![];
+        let mut unread = 0;
         for session in activity.sessions.clone() {
+            if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+                unread += 1;
+                continue;
+            }
             let found = log
                 .lookup(&query(LookupBy::AccessKeyId(session.access_key_id.clone())))
                 .await;
@@ -291,42 +336,61 @@ impl GrantService {
             }
             calls.extend(found.events);
         }
+        if unread > 0 {
+            activity.complete = false;
+            activity.notes.push(format!(
+                "stopped at the time limit: the calls of {unread} of {} sessions were not read; run `audit-grants evidence` for the whole record",
+                activity.sessions.len()
+            ));
+        }
         activity::summarise(&mut activity, &calls);
         activity
     }
 
     /// Keeps an ended grant's evidence pack in the evidence bucket and
-    /// records where (or, without a bucket, that none is kept). `None`:
-    /// another writer changed the grant meanwhile (a later sweep sees it).
+    /// records where. A pack that could not read everything (CloudTrail or
+    /// IAM refused, throttled or out of time) is not kept while
+    /// `EVIDENCE_RETRY_FOR` has not passed since the end: the grant stays
+    /// due and the next sweep tries again.
     pub(super) async fn keep_evidence(
         &self,
         grant: &Grant,
         deadline: Option<tokio::time::Instant>,
-    ) -> Result<Option<Grant>> {
-        let copy = match &self.evidence_store {
-            Some(store) => {
-                let history = self.store.history(&grant.ticket).await.map_err(store_err)?;
-                let pack = self.pack(grant, &history, deadline).await?;
-                let body = serde_json::to_vec_pretty(&pack).expect("a pack serialises");
-                let name = format!("{}.json", grant.ticket);
-                Some(
-                    store
-                        .keep(&name, &body)
-                        .await
-                        .map_err(|e| internal(e.context("keeping the evidence pack")))?,
-                )
-            }
-            None => None,
+    ) -> Result<KeepOutcome> {
+        let Some(store) = &self.evidence_store else {
+            return Ok(KeepOutcome::NotYet);
         };
+        let history = self.store.history(&grant.ticket).await.map_err(store_err)?;
+        let pack = self.pack(grant, &history, deadline).await?;
+        let ended = grant.ended_at.unwrap_or(grant.updated_at);
+        if !pack.is_complete() && self.clock.now() < ended + EVIDENCE_RETRY_FOR {
+            tracing::warn!(ticket = %grant.ticket, "evidence pack incomplete: not kept yet, the next sweep tries again");
+            return Ok(KeepOutcome::NotYet);
+        }
+        let body = serde_json::to_vec_pretty(&pack).expect("a pack serialises");
+        let name = format!("{}.json", grant.ticket);
+        let copy = store
+            .keep(&name, &body)
+            .await
+            .map_err(|e| internal(e.context("keeping the evidence pack")))?;
         match self
-            .commit(grant, |g, at| g.settle_evidence(copy.as_ref(), at))
+            .commit(grant, |g, at| g.settle_evidence(&copy, at))
             .await
         {
-            Ok(g) => Ok(Some(g)),
-            Err(e) if e.lost_race() => Ok(None),
+            Ok(_) => Ok(KeepOutcome::Kept),
+            Err(e) if e.lost_race() => Ok(KeepOutcome::NotYet),
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// What keeping an evidence pack came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum KeepOutcome {
+    Kept,
+    /// Not now: no bucket here, the pack is not complete yet, or another
+    /// writer changed the grant (a later sweep sees it).
+    NotYet,
 }
 
 /// The trust policy with every `sts:ExternalId` value shown only as present.

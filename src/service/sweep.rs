@@ -11,6 +11,7 @@ use crate::domain::{AccountId, EVIDENCE_DELAY, Ending, Grant, GrantStatus, forma
 use crate::error::Result;
 use crate::metrics::Metric;
 
+use super::evidence::KeepOutcome;
 use super::teardown::{EndOutcome, EndRequest};
 use super::{GrantService, Mode, NoticeReport, sorted, store_err};
 
@@ -110,7 +111,7 @@ impl GrantService {
             })
             .collect();
         let results: Vec<(String, Option<Result<SweepOutcome>>)> =
-            futures_util::stream::iter(interleave_by_account(due))
+            futures_util::stream::iter(teardowns_first(interleave_by_account(due)))
                 .map(|grant| {
                     // A turn in every account the grant has a role in, taken in
                     // one global order, so two grants never wait on each other.
@@ -198,12 +199,12 @@ impl GrantService {
                     Err(e) => return Err(e.into()),
                 }
             }
-            let evidence_due = grant.evidence_pending && as_of >= ended + EVIDENCE_DELAY;
-            let evidence_kept = evidence_due
-                && self
-                    .keep_evidence(&grant, deadline)
-                    .await?
-                    .is_some_and(|g| !g.evidence_pending && self.evidence_store.is_some());
+            // A process without the bucket (an operator's shell) leaves it owed.
+            let evidence_due = grant.evidence_pending
+                && self.evidence_store.is_some()
+                && as_of >= ended + EVIDENCE_DELAY;
+            let evidence_kept =
+                evidence_due && self.keep_evidence(&grant, deadline).await? == KeepOutcome::Kept;
             return Ok(if verified || evidence_kept {
                 SweepOutcome::Ended {
                     verified,
@@ -251,6 +252,13 @@ impl GrantService {
             },
         )
     }
+}
+
+/// Live grants before ended ones (their evidence copies and rechecks):
+/// teardowns are never kept waiting behind CloudTrail lookups.
+fn teardowns_first(mut due: Vec<Grant>) -> Vec<Grant> {
+    due.sort_by_key(Grant::is_ended); // stable: the interleaving is kept
+    due
 }
 
 /// The grants in round-robin order of their (first) account: one of each

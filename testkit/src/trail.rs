@@ -22,6 +22,8 @@ pub const TRAIL_PAGE: usize = 2;
 struct TrailState {
     events: Vec<Value>,
     requests: Vec<(Instant, Value)>,
+    /// The access key each request was signed with.
+    signers: Vec<String>,
     throttle_every: Option<usize>,
     throttled: usize,
 }
@@ -100,6 +102,22 @@ impl TrailStandIn {
         self.state.lock().unwrap().requests.clone()
     }
 
+    /// The access key each request was signed with, with its lookup value.
+    pub fn signers(&self) -> Vec<(String, String)> {
+        let s = self.state.lock().unwrap();
+        s.signers
+            .iter()
+            .zip(&s.requests)
+            .map(|(key, (_, body))| {
+                let value = body["LookupAttributes"][0]["AttributeValue"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                (key.clone(), value)
+            })
+            .collect()
+    }
+
     pub fn throttled(&self) -> usize {
         self.state.lock().unwrap().throttled
     }
@@ -147,12 +165,22 @@ impl TrailStandIn {
     }
 
     fn answer(&self, request: &http1::Request) -> (u16, String) {
-        let target = request.head.lines().find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.trim()
-                .eq_ignore_ascii_case("x-amz-target")
-                .then(|| v.trim().to_owned())
-        });
+        let header = |name: &str| {
+            request.head.lines().find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.trim()
+                    .eq_ignore_ascii_case(name)
+                    .then(|| v.trim().to_owned())
+            })
+        };
+        let target = header("x-amz-target");
+        // Credential=<key>/<date>/<region>/<service>/aws4_request
+        let signer = header("authorization")
+            .and_then(|a| {
+                let credential = a.split("Credential=").nth(1)?;
+                Some(credential.split('/').next()?.to_owned())
+            })
+            .unwrap_or_default();
         if target.as_deref() != Some("CloudTrail_20131101.LookupEvents") {
             let e = json!({"__type": "UnknownOperationException", "Message": format!("the trail stand-in answers LookupEvents only, not {target:?}")});
             return (400, e.to_string());
@@ -160,6 +188,7 @@ impl TrailStandIn {
         let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
         let mut s = self.state.lock().unwrap();
         s.requests.push((Instant::now(), body.clone()));
+        s.signers.push(signer);
         if s.throttle_every
             .is_some_and(|n| s.requests.len().is_multiple_of(n))
         {

@@ -67,7 +67,9 @@ async fn locked_bucket(s3: &aws_sdk_s3::Client) -> String {
 /// The auditor's recorded activity: one session and six calls (two refused),
 /// a refused attempt by someone else, and our own IAM change to the role
 /// (which names it but is no session).
-fn activity(role_arn: &str, t0: DateTime<Utc>) -> Vec<Value> {
+/// The AssumeRole record carries the external ID the auditor sent, as
+/// CloudTrail records it: it must never reach the pack.
+fn activity(role_arn: &str, external_id: &str, t0: DateTime<Utc>) -> Vec<Value> {
     let ms = |n| t0 + Duration::milliseconds(n);
     let mut events = vec![
         trail_event(
@@ -80,7 +82,7 @@ fn activity(role_arn: &str, t0: DateTime<Utc>) -> Vec<Value> {
             json!({
             "userIdentity": {"type": "AssumedRole", "arn": AUDITOR_ROLE},
             "sourceIPAddress": AUDITOR_IP,
-            "requestParameters": {"roleArn": role_arn, "roleSessionName": "audit-AUD", "sourceIdentity": "alice", "externalId": "not-the-real-one"},
+            "requestParameters": {"roleArn": role_arn, "roleSessionName": "audit-AUD", "sourceIdentity": "alice", "externalId": external_id},
             "responseElements": {"credentials": {"accessKeyId": SESSION_KEY}, "sourceIdentity": "alice"}}),
         ),
         trail_event(
@@ -168,7 +170,7 @@ async fn a_used_extended_revoked_grant_yields_its_pack_in_three_formats_and_a_lo
         .unwrap();
     let granted = created.grant().clone();
     let role_arn = granted.role_arn().to_owned();
-    trail.record(activity(&role_arn, t0));
+    trail.record(activity(&role_arn, granted.external_id.as_str(), t0));
     clock.set(t0 + Duration::seconds(1));
     let t = Ticket::parse(&ticket).unwrap();
     let new_end = granted.window.end() + Duration::hours(24);
@@ -375,7 +377,9 @@ async fn a_used_extended_revoked_grant_yields_its_pack_in_three_formats_and_a_lo
         );
         String::from_utf8(output.stdout).unwrap()
     };
-    let json_pack: Value = serde_json::from_str(&run("json", None)).unwrap();
+    let json_text = run("json", None);
+    assert!(!json_text.contains(granted.external_id.as_str()));
+    let json_pack: Value = serde_json::from_str(&json_text).unwrap();
     assert_eq!(json_pack["format"], "audit-grants evidence pack");
     assert_eq!(json_pack["ticket"], ticket.as_str());
     assert_eq!(json_pack["accounts"][0]["removal"]["state"], "removed");
@@ -395,15 +399,55 @@ async fn a_used_extended_revoked_grant_yields_its_pack_in_three_formats_and_a_lo
     for needle in [
         "# Evidence pack",
         "## Approval",
+        "## Access as granted",
+        "## State changes",
         "## Proof of removal",
         "## Recorded activity",
-        "GetSecretValue",
-        "AccessDenied",
-        "fieldwork done",
-        &role_arn,
-        "role_deleted",
     ] {
         assert!(md.contains(needle), "{needle} missing from the markdown");
+    }
+    // Every field the pack holds, in both formats people read.
+    let role_id = granted.first_role().role_id.clone().unwrap();
+    let first_use = a.first_use.clone().unwrap();
+    let last_use = a.last_use.clone().unwrap();
+    let fields: Vec<&str> = vec![
+        ticket.as_str(),
+        "revoked",
+        "jane.doe@example.com",
+        "FY26 SOC 2 fieldwork",
+        "cli test-operator",
+        AUDITOR_ROLE,
+        "security-audit",
+        &role_arn,
+        &role_id,
+        &account.role.boundary_arn,
+        &account.role.boundary_sha256,
+        "arn:aws:iam::aws:policy/SecurityAudit",
+        "required (value not shown)",
+        "end moved from",
+        "fieldwork done",
+        "sessions_revoked",
+        "trust_removed",
+        "policies_detached",
+        "inline_policies_deleted",
+        "role_deleted",
+        "NoSuchEntity",
+        SESSION_KEY,
+        "alice",
+        AUDITOR_IP,
+        &first_use,
+        &last_use,
+        "ListRoles",
+        "ListTables",
+        "GetAccountSummary",
+        "GetSecretValue",
+        "AccessDenied",
+        "GetConsoleOutput",
+        "Client.UnauthorizedOperation",
+        "arn:aws:iam::999999999999:user/mallory",
+    ];
+    for field in &fields {
+        assert!(md.contains(field), "{field} missing from the markdown");
     }
     assert!(!md.contains(granted.external_id.as_str()));
     let html_path = dir.join("evidence.html");
@@ -416,6 +460,11 @@ async fn a_used_extended_revoked_grant_yields_its_pack_in_three_formats_and_a_lo
             html.contains(&format!("id=\"{id}\"")),
             "section {id} missing"
         );
+    }
+    // (The page offers line breaks inside long identifiers: `<wbr>`.)
+    let page_text = html.replace("<wbr>", "");
+    for field in &fields {
+        assert!(page_text.contains(field), "{field} missing from the page");
     }
     assert!(!html.contains(granted.external_id.as_str()));
     // A real browser renders every section, with one row per action and per
@@ -478,6 +527,7 @@ async fn a_used_extended_revoked_grant_yields_its_pack_in_three_formats_and_a_lo
         .unwrap();
     let bytes = object.body.collect().await.unwrap().into_bytes();
     assert_eq!(hex::encode(sha2::Sha256::digest(&bytes)), copy.sha256);
+    assert!(!String::from_utf8_lossy(&bytes).contains(granted.external_id.as_str()));
     let kept: Value = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(
         (kept["ticket"].as_str(), kept["status"].as_str()),
@@ -550,6 +600,14 @@ async fn a_used_extended_revoked_grant_yields_its_pack_in_three_formats_and_a_lo
         "text/html; charset=utf-8"
     );
     assert!(answer["body"].as_str().unwrap().contains("id=\"removal\""));
+    assert!(
+        !answer["body"]
+            .as_str()
+            .unwrap()
+            .contains(granted.external_id.as_str())
+    );
+    assert_eq!(answer["headers"]["x-content-type-options"], "nosniff");
+    assert_eq!(answer["headers"]["cache-control"], "no-store");
     let answer = audit_grants::lambda::handle_event(&function, get(None, None), None)
         .await
         .unwrap();
@@ -573,4 +631,81 @@ async fn a_used_extended_revoked_grant_yields_its_pack_in_three_formats_and_a_lo
             .unwrap(),
     );
     assert_eq!(status, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_activity_in_another_target_account_is_read_there_through_its_provisioner_role() {
+    let t0 = DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap();
+    let own = common::default_account_clients(&CallLog::default()).await;
+    let (target, _) = common::target_account_with_provisioner("123456789012").await;
+    let trail = TrailStandIn::start();
+    let mut clients = own.clone();
+    clients.cloudtrail = audit_grants::aws::Lazy::ready(trail.client().await);
+    let (settings, _, clock) = common::home_service(&own, &[("TARGET_ACCOUNTS", &target)]).await;
+    clock.set(t0);
+    let identity: Arc<dyn audit_grants::ports::CallerIdentity> =
+        Arc::new(audit_grants::aws::sts::StsIdentity::new(own.sts.clone()));
+    let service = TestEnv::service_over(&clients, &settings, &identity, &clock);
+
+    let ticket = format!("AUD-XEV-{}", &fresh_account()[6..]);
+    let mut request = common::request(&ticket);
+    request["target_accounts"] = json!(["123456789012", target]);
+    let grant = common::create(&service, &request)
+        .await
+        .unwrap()
+        .grant()
+        .clone();
+    let theirs = grant
+        .role_in(&audit_grants::domain::AccountId::parse(&target).unwrap())
+        .unwrap()
+        .role_arn
+        .clone();
+    let ours = grant.role_arn().to_owned();
+    // The auditor used the role in the other account only.
+    trail.record(activity(&theirs, grant.external_id.as_str(), t0));
+    clock.set(t0 + Duration::seconds(1));
+    let pack = service
+        .evidence(&Ticket::parse(&ticket).unwrap(), None)
+        .await
+        .unwrap();
+    let accounts: Vec<(&str, usize, u64)> = pack
+        .accounts
+        .iter()
+        .map(|a| {
+            (
+                a.account.as_str(),
+                a.activity.sessions.len(),
+                a.activity.total_calls,
+            )
+        })
+        .collect();
+    assert_eq!(accounts, [("123456789012", 0, 0), (target.as_str(), 1, 6)]);
+    assert!(
+        pack.accounts.iter().all(|a| a.activity.complete),
+        "{:?}",
+        pack.accounts[1].activity.notes
+    );
+    // Each account's event history was read with that account's credentials:
+    // ours with the function's own, theirs with the provisioner session's.
+    let signers = trail.signers();
+    let home_keys: Vec<&str> = signers
+        .iter()
+        .filter(|(_, v)| *v == ours)
+        .map(|(k, _)| k.as_str())
+        .collect();
+    let their_keys: Vec<&str> = signers
+        .iter()
+        .filter(|(_, v)| *v == theirs || v.starts_with("ASIAEVIDENCE"))
+        .map(|(k, _)| k.as_str())
+        .collect();
+    assert!(
+        !home_keys.is_empty() && !their_keys.is_empty(),
+        "{signers:?}"
+    );
+    assert!(
+        their_keys
+            .iter()
+            .all(|k| k.starts_with("ASIA") && !home_keys.contains(k)),
+        "{signers:?}"
+    );
 }

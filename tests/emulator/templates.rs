@@ -1105,6 +1105,19 @@ fn the_http_api_exists_only_with_a_webhook_secret() {
             "POST /grants/{ticket}/revoke",
         ]
     );
+    // The evidence route, which reads CloudTrail for up to 20 s, is throttled
+    // harder than the others.
+    let stage = &resources["WebhookStage"];
+    let evidence = &stage["Properties"]["RouteSettings"]["GET /grants/{ticket}/evidence"];
+    assert!(
+        evidence["ThrottlingRateLimit"].as_f64().unwrap() <= 1.0,
+        "{evidence}"
+    );
+    assert!(
+        evidence["ThrottlingBurstLimit"].as_u64().unwrap() <= 5,
+        "{evidence}"
+    );
+    assert_eq!(stage["DependsOn"], "GrantEvidenceRoute");
     let integration = &resources["WebhookIntegration"]["Properties"];
     assert_eq!(integration["IntegrationType"], "AWS_PROXY");
     assert_eq!(integration["PayloadFormatVersion"], "2.0");

@@ -4,6 +4,7 @@ use super::*;
 use crate::domain::{EVIDENCE_DELAY, step};
 use crate::fakes::{FakeActivity, FakeEvidenceStore};
 use crate::ports::{LookupBy, TrailEvent};
+use crate::service::evidence::EVIDENCE_RETRY_FOR;
 
 const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/audit-grants/audit-AUD-7-36ff7e9b";
 
@@ -402,4 +403,173 @@ async fn a_failed_copy_is_retried_by_the_next_sweep_and_no_bucket_means_nothing_
         .unwrap();
     let g = h.store.grant("AUD-8").unwrap();
     assert!(!g.evidence_pending && g.due_at().is_none());
+}
+
+#[tokio::test]
+async fn an_incomplete_pack_is_not_kept_until_a_day_has_passed_then_it_is_kept_saying_what_it_lacks()
+ {
+    let h = harness();
+    let (service, activity, store) = with_evidence(&h);
+    service
+        .create(&body(&request_json("AUD-7")), &operator())
+        .await
+        .unwrap();
+    service
+        .revoke(&ticket("AUD-7"), None, &operator())
+        .await
+        .unwrap();
+    activity.stop(
+        OWN,
+        LookupBy::ResourceName(ROLE_ARN.into()),
+        "CloudTrail kept throttling the lookup",
+    );
+    h.clock.advance(EVIDENCE_DELAY);
+    let report = service
+        .sweep(sweep_at(now() + EVIDENCE_DELAY))
+        .await
+        .unwrap();
+    assert!(
+        report.evidence_kept.is_empty() && report.failed.is_empty(),
+        "{report:?}"
+    );
+    assert!(
+        store.objects().is_empty(),
+        "an incomplete pack is not locked away"
+    );
+    assert!(
+        h.store.grant("AUD-7").unwrap().evidence_pending,
+        "still owed: the next sweep tries again"
+    );
+    h.clock.set(now() + EVIDENCE_RETRY_FOR);
+    let report = service
+        .sweep(sweep_at(now() + EVIDENCE_RETRY_FOR))
+        .await
+        .unwrap();
+    assert_eq!(report.evidence_kept, ["AUD-7"]);
+    let kept: Value = serde_json::from_slice(&store.objects()[0].1).unwrap();
+    assert_eq!(kept["accounts"][0]["activity"]["complete"], false);
+    let notes = kept["accounts"][0]["activity"]["notes"].to_string();
+    assert!(notes.contains("kept throttling"), "{notes}");
+}
+
+#[tokio::test]
+async fn a_sweep_without_the_bucket_leaves_the_copy_owed() {
+    let h = harness();
+    let (service, _, store) = with_evidence(&h);
+    service
+        .create(&body(&request_json("AUD-7")), &operator())
+        .await
+        .unwrap();
+    service
+        .revoke(&ticket("AUD-7"), None, &operator())
+        .await
+        .unwrap();
+    // An operator's shell without EVIDENCE_BUCKET sweeps first.
+    let report = h
+        .service_with_only(&[])
+        .sweep(sweep_at(now() + EVIDENCE_DELAY))
+        .await
+        .unwrap();
+    assert!(report.evidence_kept.is_empty() && report.failed.is_empty());
+    assert!(h.store.grant("AUD-7").unwrap().evidence_pending);
+    h.clock.advance(EVIDENCE_DELAY);
+    assert_eq!(
+        service
+            .sweep(sweep_at(now() + EVIDENCE_DELAY))
+            .await
+            .unwrap()
+            .evidence_kept,
+        ["AUD-7"]
+    );
+    assert_eq!(store.objects().len(), 1);
+}
+
+#[tokio::test]
+async fn iam_that_cannot_be_asked_leaves_the_removal_unverified_and_the_pack_is_still_made() {
+    let h = harness();
+    let (service, _, _) = with_evidence(&h);
+    service
+        .create(&body(&request_json("AUD-7")), &operator())
+        .await
+        .unwrap();
+    service
+        .revoke(&ticket("AUD-7"), None, &operator())
+        .await
+        .unwrap();
+    h.iam.fail_next(
+        crate::fakes::IamOp::Inspect,
+        ProvisionError::Aws(anyhow::anyhow!("iam:GetRole: Throttling: Rate exceeded")),
+    );
+    let pack = service.evidence(&ticket("AUD-7"), None).await.unwrap();
+    let removal = &pack.accounts[0].removal;
+    assert_eq!(removal.state, "unverified");
+    assert!(
+        removal
+            .verified
+            .as_ref()
+            .unwrap()
+            .answer
+            .contains("Rate exceeded")
+    );
+    assert!(!pack.is_complete());
+}
+
+#[tokio::test]
+async fn a_role_of_ours_without_a_recorded_id_is_found_by_its_tags() {
+    let h = harness();
+    let (service, _, _) = with_evidence(&h);
+    service
+        .create(&body(&request_json("AUD-7")), &operator())
+        .await
+        .unwrap();
+    let role = h.iam.role(OWN, &ticket("AUD-7").role_name()).unwrap();
+    service
+        .revoke(&ticket("AUD-7"), None, &operator())
+        .await
+        .unwrap();
+    h.iam.put_role(role);
+    // A record from before RoleIds were kept.
+    let mut g = h.store.grant("AUD-7").unwrap();
+    g.roles[0].role_id = None;
+    let history = h.store.events("AUD-7");
+    let pack = service.pack(&g, &history, None).await.unwrap();
+    assert_eq!(pack.accounts[0].removal.state, "role_still_exists");
+}
+
+#[tokio::test]
+async fn no_cloudtrail_field_carries_the_external_id_into_the_pack() {
+    let h = harness();
+    let (service, activity, _) = with_evidence(&h);
+    let g = service
+        .create(&body(&request_json("AUD-7")), &operator())
+        .await
+        .unwrap()
+        .grant()
+        .clone();
+    // CloudTrail records the external ID an AssumeRole sent.
+    let assumed = trail(
+        "x1",
+        now() + Duration::minutes(5),
+        "sts.amazonaws.com",
+        "AssumeRole",
+        json!({
+        "userIdentity": {"arn": AUDITOR_ROLE},
+        "requestParameters": {"roleArn": ROLE_ARN, "roleSessionName": "s", "externalId": g.external_id.as_str()},
+        "responseElements": {"credentials": {"accessKeyId": "ASIAX"}}}),
+    );
+    activity.record(OWN, LookupBy::ResourceName(ROLE_ARN.into()), assumed);
+    h.clock.advance(Duration::hours(1));
+    let pack = service.evidence(&ticket("AUD-7"), None).await.unwrap();
+    assert_eq!(pack.accounts[0].activity.sessions.len(), 1);
+    for format in [
+        crate::evidence::Format::Json,
+        crate::evidence::Format::Md,
+        crate::evidence::Format::Html,
+    ] {
+        let text = format.render(&pack);
+        assert!(
+            !text.contains(g.external_id.as_str()),
+            "{format:?} carries the external ID"
+        );
+    }
 }
