@@ -65,7 +65,13 @@ impl GrantService {
         .await
         .into_iter()
         .collect::<Result<Vec<_>>>()?;
-        let requested = history.first();
+        // The request as approved: for a ticket re-opened after a refusal,
+        // the corrected request, which the record now holds.
+        let requested = history
+            .iter()
+            .rev()
+            .find(|e| e.to == GrantStatus::Pending && e.origin.is_some())
+            .or(history.first());
         let sender = requested.and_then(|e| e.origin.clone());
         Ok(Pack {
             format: PACK_FORMAT,

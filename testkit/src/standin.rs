@@ -740,7 +740,13 @@ fn iam_error(code: &str, message: &str) -> String {
 /// SDK clients (every service the product uses) pointed at `url`, with the
 /// product's own retry and timeout settings.
 pub async fn clients_for(url: &str) -> audit_grants::aws::AwsClients {
-    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    audit_grants::aws::AwsClients::from_conf(&sdk_config_for(url).await)
+}
+
+/// The SDK configuration of [`clients_for`]: `url`, us-east-1, a home key,
+/// and the product's own retry and timeout settings.
+pub async fn sdk_config_for(url: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(url)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_iam::config::Credentials::new(
@@ -753,6 +759,5 @@ pub async fn clients_for(url: &str) -> audit_grants::aws::AwsClients {
         .retry_config(audit_grants::aws::retry_config())
         .timeout_config(audit_grants::aws::timeout_config())
         .load()
-        .await;
-    audit_grants::aws::AwsClients::from_conf(&conf)
+        .await
 }

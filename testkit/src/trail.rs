@@ -124,21 +124,7 @@ impl TrailStandIn {
 
     /// A CloudTrail client of the product's own configuration, pointed here.
     pub async fn client(&self) -> aws_sdk_cloudtrail::Client {
-        let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(&self.url)
-            .region(aws_config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_iam::config::Credentials::new(
-                "AKIATESTING",
-                "testing",
-                None,
-                None,
-                "trail",
-            ))
-            .retry_config(audit_grants::aws::retry_config())
-            .timeout_config(audit_grants::aws::timeout_config())
-            .load()
-            .await;
-        aws_sdk_cloudtrail::Client::new(&conf)
+        aws_sdk_cloudtrail::Client::new(&crate::standin::sdk_config_for(&self.url).await)
     }
 
     async fn serve(self, listener: std::net::TcpListener) {

@@ -16,8 +16,13 @@ use serde_json::{Value, json};
 use sha2::Digest;
 
 use crate::common::trail::{TrailStandIn, trail_event};
-use crate::common::{self, AUDITOR_ROLE, CallLog, TestEnv, fresh_account, operator, reason};
+use crate::common::{
+    self, AUDITOR_ROLE, CallLog, TestClock, TestEnv, fresh_account, operator, reason,
+};
+use audit_grants::aws::AwsClients;
+use audit_grants::config::Settings;
 use audit_grants::domain::{EVIDENCE_DELAY, Ticket, format_timestamp_precise};
+use audit_grants::service::GrantService;
 
 const SESSION_KEY: &str = "ASIAEVIDENCESESSION1";
 const AUDITOR_IP: &str = "198.51.100.7";
@@ -62,6 +67,25 @@ async fn locked_bucket(s3: &aws_sdk_s3::Client) -> String {
         .await
         .unwrap();
     bucket
+}
+
+/// The service in the emulator's default account (the binary, which cannot
+/// add moto's account header, acts there too), on a table of its own, with
+/// `extra` settings, its clock at `t0`, and CloudTrail read from a stand-in.
+async fn with_trail(
+    own: &AwsClients,
+    extra: &[(&str, &str)],
+    t0: DateTime<Utc>,
+) -> (TrailStandIn, Arc<Settings>, TestClock, GrantService) {
+    let trail = TrailStandIn::start();
+    let mut clients = own.clone();
+    clients.cloudtrail = audit_grants::aws::Lazy::ready(trail.client().await);
+    let (settings, _, clock) = common::home_service(own, extra).await;
+    clock.set(t0);
+    let identity: Arc<dyn audit_grants::ports::CallerIdentity> =
+        Arc::new(audit_grants::aws::sts::StsIdentity::new(own.sts.clone()));
+    let service = TestEnv::service_over(&clients, &settings, &identity, &clock);
+    (trail, settings, clock, service)
 }
 
 /// The auditor's recorded activity: one session and six calls (two refused),
@@ -154,15 +178,9 @@ async fn a_used_extended_revoked_grant_yields_its_pack_in_three_formats_and_a_lo
     // header) acts in it too.
     let own = common::default_account_clients(&CallLog::default()).await;
     let bucket = locked_bucket(&own.s3).await;
-    let trail = TrailStandIn::start();
+    let (trail, settings, clock, service) =
+        with_trail(&own, &[("EVIDENCE_BUCKET", &bucket)], t0).await;
     trail.throttle_every(4);
-    let mut clients = own.clone();
-    clients.cloudtrail = audit_grants::aws::Lazy::ready(trail.client().await);
-    let (settings, _, clock) = common::home_service(&own, &[("EVIDENCE_BUCKET", &bucket)]).await;
-    clock.set(t0);
-    let identity: Arc<dyn audit_grants::ports::CallerIdentity> =
-        Arc::new(audit_grants::aws::sts::StsIdentity::new(own.sts.clone()));
-    let service = TestEnv::service_over(&clients, &settings, &identity, &clock);
 
     let ticket = format!("AUD-EV-{}", &fresh_account()[6..]);
     let created = common::create(&service, &common::request(&ticket))
@@ -638,14 +656,7 @@ async fn the_activity_in_another_target_account_is_read_there_through_its_provis
     let t0 = DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap();
     let own = common::default_account_clients(&CallLog::default()).await;
     let (target, _) = common::target_account_with_provisioner("123456789012").await;
-    let trail = TrailStandIn::start();
-    let mut clients = own.clone();
-    clients.cloudtrail = audit_grants::aws::Lazy::ready(trail.client().await);
-    let (settings, _, clock) = common::home_service(&own, &[("TARGET_ACCOUNTS", &target)]).await;
-    clock.set(t0);
-    let identity: Arc<dyn audit_grants::ports::CallerIdentity> =
-        Arc::new(audit_grants::aws::sts::StsIdentity::new(own.sts.clone()));
-    let service = TestEnv::service_over(&clients, &settings, &identity, &clock);
+    let (trail, _, clock, service) = with_trail(&own, &[("TARGET_ACCOUNTS", &target)], t0).await;
 
     let ticket = format!("AUD-XEV-{}", &fresh_account()[6..]);
     let mut request = common::request(&ticket);

@@ -66,17 +66,35 @@ fn with_evidence(h: &Harness) -> (GrantService, FakeActivity, FakeEvidenceStore)
     (service, activity, store)
 }
 
+/// AUD-7 granted (by the operator).
+async fn granted(service: &GrantService) -> Grant {
+    service
+        .create(&body(&request_json("AUD-7")), &operator())
+        .await
+        .unwrap()
+        .grant()
+        .clone()
+}
+
+/// AUD-7 revoked now (by the operator).
+async fn revoked(service: &GrantService) {
+    service
+        .revoke(&ticket("AUD-7"), None, &operator())
+        .await
+        .unwrap();
+}
+
+async fn granted_and_revoked(service: &GrantService) {
+    granted(service).await;
+    revoked(service).await;
+}
+
 #[tokio::test]
 async fn the_pack_holds_the_approval_the_role_as_granted_every_change_the_removal_and_the_activity()
 {
     let h = harness();
     let (service, activity, _) = with_evidence(&h);
-    let created = service
-        .create(&body(&request_json("AUD-7")), &operator())
-        .await
-        .unwrap()
-        .grant()
-        .clone();
+    let created = granted(&service).await;
     assert_eq!(created.role_arn(), ROLE_ARN);
     auditor_was_here(&activity, ROLE_ARN);
     h.clock.advance(Duration::hours(2));
@@ -231,10 +249,7 @@ async fn the_pack_holds_the_approval_the_role_as_granted_every_change_the_remova
 async fn a_live_grant_has_no_proof_of_removal_and_says_later_calls_are_not_in_the_pack() {
     let h = harness();
     let (service, _, _) = with_evidence(&h);
-    service
-        .create(&body(&request_json("AUD-7")), &operator())
-        .await
-        .unwrap();
+    granted(&service).await;
     let pack = service.evidence(&ticket("AUD-7"), None).await.unwrap();
     let account = &pack.accounts[0];
     assert_eq!(account.removal.state, "not_removed");
@@ -254,10 +269,7 @@ async fn a_live_grant_has_no_proof_of_removal_and_says_later_calls_are_not_in_th
 async fn an_unreadable_cloudtrail_is_said_in_the_pack_which_is_still_made() {
     let h = harness();
     let (service, activity, _) = with_evidence(&h);
-    service
-        .create(&body(&request_json("AUD-7")), &operator())
-        .await
-        .unwrap();
+    granted(&service).await;
     activity.stop(
         OWN,
         LookupBy::ResourceName(ROLE_ARN.into()),
@@ -292,16 +304,10 @@ async fn an_unreadable_cloudtrail_is_said_in_the_pack_which_is_still_made() {
 async fn a_role_that_is_still_there_is_shown_as_a_failed_removal() {
     let h = harness();
     let (service, _, _) = with_evidence(&h);
-    service
-        .create(&body(&request_json("AUD-7")), &operator())
-        .await
-        .unwrap();
+    granted(&service).await;
     // The role comes back after the teardown (a lagging IAM, a late writer).
     let role = h.iam.role(OWN, &ticket("AUD-7").role_name()).unwrap();
-    service
-        .revoke(&ticket("AUD-7"), None, &operator())
-        .await
-        .unwrap();
+    revoked(&service).await;
     h.iam.put_role(role);
     let pack = service.evidence(&ticket("AUD-7"), None).await.unwrap();
     assert_eq!(pack.accounts[0].removal.state, "role_still_exists");
@@ -320,14 +326,7 @@ async fn an_ended_grants_pack_is_kept_once_cloudtrail_has_caught_up_and_the_reco
 {
     let h = harness();
     let (service, _, store) = with_evidence(&h);
-    service
-        .create(&body(&request_json("AUD-7")), &operator())
-        .await
-        .unwrap();
-    service
-        .revoke(&ticket("AUD-7"), None, &operator())
-        .await
-        .unwrap();
+    granted_and_revoked(&service).await;
     let ended = h.store.grant("AUD-7").unwrap();
     assert!(ended.evidence_pending);
     assert_eq!(ended.due_at(), Some(now() + EVIDENCE_DELAY));
@@ -373,14 +372,7 @@ async fn an_ended_grants_pack_is_kept_once_cloudtrail_has_caught_up_and_the_reco
 async fn a_failed_copy_is_retried_by_the_next_sweep_and_no_bucket_means_nothing_is_owed() {
     let h = harness();
     let (service, _, store) = with_evidence(&h);
-    service
-        .create(&body(&request_json("AUD-7")), &operator())
-        .await
-        .unwrap();
-    service
-        .revoke(&ticket("AUD-7"), None, &operator())
-        .await
-        .unwrap();
+    granted_and_revoked(&service).await;
     store.fail_with(Some("s3:PutObject: AccessDenied"));
     let at = now() + EVIDENCE_DELAY;
     let report = service.sweep(sweep_at(at)).await.unwrap();
@@ -410,14 +402,7 @@ async fn an_incomplete_pack_is_not_kept_until_a_day_has_passed_then_it_is_kept_s
  {
     let h = harness();
     let (service, activity, store) = with_evidence(&h);
-    service
-        .create(&body(&request_json("AUD-7")), &operator())
-        .await
-        .unwrap();
-    service
-        .revoke(&ticket("AUD-7"), None, &operator())
-        .await
-        .unwrap();
+    granted_and_revoked(&service).await;
     activity.stop(
         OWN,
         LookupBy::ResourceName(ROLE_ARN.into()),
@@ -456,14 +441,7 @@ async fn an_incomplete_pack_is_not_kept_until_a_day_has_passed_then_it_is_kept_s
 async fn a_sweep_without_the_bucket_leaves_the_copy_owed() {
     let h = harness();
     let (service, _, store) = with_evidence(&h);
-    service
-        .create(&body(&request_json("AUD-7")), &operator())
-        .await
-        .unwrap();
-    service
-        .revoke(&ticket("AUD-7"), None, &operator())
-        .await
-        .unwrap();
+    granted_and_revoked(&service).await;
     // An operator's shell without EVIDENCE_BUCKET sweeps first.
     let report = h
         .service_with_only(&[])
@@ -488,14 +466,7 @@ async fn a_sweep_without_the_bucket_leaves_the_copy_owed() {
 async fn iam_that_cannot_be_asked_leaves_the_removal_unverified_and_the_pack_is_still_made() {
     let h = harness();
     let (service, _, _) = with_evidence(&h);
-    service
-        .create(&body(&request_json("AUD-7")), &operator())
-        .await
-        .unwrap();
-    service
-        .revoke(&ticket("AUD-7"), None, &operator())
-        .await
-        .unwrap();
+    granted_and_revoked(&service).await;
     h.iam.fail_next(
         crate::fakes::IamOp::Inspect,
         ProvisionError::Aws(anyhow::anyhow!("iam:GetRole: Throttling: Rate exceeded")),
@@ -518,15 +489,9 @@ async fn iam_that_cannot_be_asked_leaves_the_removal_unverified_and_the_pack_is_
 async fn a_role_of_ours_without_a_recorded_id_is_found_by_its_tags() {
     let h = harness();
     let (service, _, _) = with_evidence(&h);
-    service
-        .create(&body(&request_json("AUD-7")), &operator())
-        .await
-        .unwrap();
+    granted(&service).await;
     let role = h.iam.role(OWN, &ticket("AUD-7").role_name()).unwrap();
-    service
-        .revoke(&ticket("AUD-7"), None, &operator())
-        .await
-        .unwrap();
+    revoked(&service).await;
     h.iam.put_role(role);
     // A record from before RoleIds were kept.
     let mut g = h.store.grant("AUD-7").unwrap();
@@ -540,12 +505,7 @@ async fn a_role_of_ours_without_a_recorded_id_is_found_by_its_tags() {
 async fn no_cloudtrail_field_carries_the_external_id_into_the_pack() {
     let h = harness();
     let (service, activity, _) = with_evidence(&h);
-    let g = service
-        .create(&body(&request_json("AUD-7")), &operator())
-        .await
-        .unwrap()
-        .grant()
-        .clone();
+    let g = granted(&service).await;
     // CloudTrail records the external ID an AssumeRole sent.
     let assumed = trail(
         "x1",
