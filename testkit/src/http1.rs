@@ -1,6 +1,7 @@
 //! Just enough HTTP/1.1 for the test and bench proxies in front of the
-//! emulator: one request per client connection, forwarded with
-//! `Connection: close` over a fresh upstream connection.
+//! emulator (one request per client connection, forwarded with
+//! `Connection: close` over a fresh upstream connection) and for the
+//! stand-ins, which answer one request per connection.
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -72,4 +73,33 @@ pub async fn exchange(upstream: &str, request: &[u8]) -> std::io::Result<Vec<u8>
     let mut response = Vec::new();
     up.read_to_end(&mut response).await?;
     Ok(response)
+}
+
+/// Serves `listener` (a stand-in's): one request per connection, answered by
+/// `answer` with (status, content type, body), then closed.
+pub async fn serve<F, Fut>(listener: std::net::TcpListener, answer: F)
+where
+    F: Fn(Request) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = (u16, &'static str, String)> + Send,
+{
+    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+    loop {
+        let Ok((mut conn, _)) = listener.accept().await else {
+            continue;
+        };
+        let answer = answer.clone();
+        tokio::spawn(async move {
+            let Ok(Some(request)) = read_request(&mut conn).await else {
+                return;
+            };
+            let (status, content_type, body) = answer(request).await;
+            let reason = if status == 200 { "OK" } else { "Error" };
+            let head = format!(
+                "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nx-amzn-RequestId: standin\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = conn.write_all(head.as_bytes()).await;
+            let _ = conn.write_all(body.as_bytes()).await;
+        });
+    }
 }

@@ -23,7 +23,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tokio::io::AsyncWriteExt;
 
 use crate::http1;
 
@@ -178,26 +177,11 @@ impl StandIn {
     }
 
     async fn serve(self, listener: std::net::TcpListener, config: StandInConfig) {
-        let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-        loop {
-            let Ok((mut conn, _)) = listener.accept().await else {
-                continue;
-            };
+        http1::serve(listener, move |request| {
             let me = self.clone();
-            tokio::spawn(async move {
-                let Ok(Some(request)) = http1::read_request(&mut conn).await else {
-                    return;
-                };
-                let (status, content_type, body) = me.answer(&request, &config).await;
-                let reason = if status == 200 { "OK" } else { "Error" };
-                let head = format!(
-                    "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nx-amzn-RequestId: standin\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = conn.write_all(head.as_bytes()).await;
-                let _ = conn.write_all(body.as_bytes()).await;
-            });
-        }
+            async move { me.answer(&request, &config).await }
+        })
+        .await
     }
 
     async fn answer(

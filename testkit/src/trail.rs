@@ -11,7 +11,6 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use tokio::io::AsyncWriteExt;
 
 use crate::http1;
 
@@ -128,26 +127,14 @@ impl TrailStandIn {
     }
 
     async fn serve(self, listener: std::net::TcpListener) {
-        let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-        loop {
-            let Ok((mut conn, _)) = listener.accept().await else {
-                continue;
-            };
+        http1::serve(listener, move |request| {
             let me = self.clone();
-            tokio::spawn(async move {
-                let Ok(Some(request)) = http1::read_request(&mut conn).await else {
-                    return;
-                };
+            async move {
                 let (status, body) = me.answer(&request);
-                let head = format!(
-                    "HTTP/1.1 {status} {}\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\nx-amzn-RequestId: trail-standin\r\nConnection: close\r\n\r\n",
-                    if status == 200 { "OK" } else { "Bad Request" },
-                    body.len()
-                );
-                let _ = conn.write_all(head.as_bytes()).await;
-                let _ = conn.write_all(body.as_bytes()).await;
-            });
-        }
+                (status, "application/x-amz-json-1.1", body)
+            }
+        })
+        .await
     }
 
     fn answer(&self, request: &http1::Request) -> (u16, String) {
