@@ -37,13 +37,4 @@ impl Format {
             Format::Html => "text/html; charset=utf-8",
         }
     }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "json" => Some(Format::Json),
-            "md" => Some(Format::Md),
-            "html" => Some(Format::Html),
-            _ => None,
-        }
-    }
 }

@@ -68,12 +68,14 @@ const EVIDENCE_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(
 fn evidence_format(request: &ApiGatewayV2httpRequest) -> Result<crate::evidence::Format> {
     match request.query_string_parameters.first("format") {
         None => Ok(crate::evidence::Format::Json),
-        Some(raw) => crate::evidence::Format::parse(raw).ok_or_else(|| {
-            Error::invalid(
-                "format",
-                format!("format {raw:?} is not one of json, md, html"),
-            )
-        }),
+        Some(raw) => {
+            <crate::evidence::Format as clap::ValueEnum>::from_str(raw, false).map_err(|_| {
+                Error::invalid(
+                    "format",
+                    format!("format {raw:?} is not one of json, md, html"),
+                )
+            })
+        }
     }
 }
 

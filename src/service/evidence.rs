@@ -9,8 +9,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::domain::{
-    EvidenceCopy, Grant, GrantRole, GrantStatus, HistoryEvent, Ticket, format_timestamp,
-    format_timestamp_precise,
+    Grant, GrantRole, GrantStatus, HistoryEvent, Ticket, format_timestamp, format_timestamp_precise,
 };
 use crate::error::Result;
 use crate::evidence::activity;
@@ -400,7 +399,7 @@ pub(super) enum KeepOutcome {
 }
 
 /// The trust policy with every `sts:ExternalId` value shown only as present.
-pub fn redact_external_id(mut doc: Value) -> Value {
+fn redact_external_id(mut doc: Value) -> Value {
     fn walk(v: &mut Value) {
         match v {
             Value::Object(map) => {
@@ -418,9 +417,4 @@ pub fn redact_external_id(mut doc: Value) -> Value {
     }
     walk(&mut doc);
     doc
-}
-
-/// The copy's record for the history, without evidence kept (for `show`).
-pub fn kept_copy(history: &[HistoryEvent]) -> Option<&EvidenceCopy> {
-    history.iter().rev().find_map(|e| e.evidence.as_ref())
 }

@@ -33,7 +33,6 @@ use crate::ports::{
 };
 
 pub use create::Created;
-pub use evidence::{kept_copy, redact_external_id};
 pub use notify::NoticeReport;
 pub use reconcile::{
     Drift, ROLE_DELETED_OUT_OF_BAND, ReconcileOptions, ReconcileReport, drift_between,
